@@ -98,9 +98,10 @@ class Segment:
 
 @dataclass(frozen=True)
 class Program:
-    """A clip's full description: segments in time order plus the body and style it was made with."""
+    """A clip's description: segments in time order plus the body and style it was made with."""
 
     segments: tuple[Segment, ...]
+    frames: int = 0  # total joint frames of the clip (>= the last segment's end); 0 = that end
     body_scale: float = 1.0  # overall height factor
     tempo: float = 1.0  # >1 is faster
     seed: int = 0
@@ -112,7 +113,7 @@ class Program:
 
     @property
     def num_frames(self) -> int:
-        return self.segments[-1].end if self.segments else 0
+        return max(self.frames, self.segments[-1].end if self.segments else 0)
 
 
 def program_to_dict(program: Program) -> dict:
@@ -124,6 +125,7 @@ def program_to_dict(program: Program) -> dict:
             | {k: v for k, v in asdict(s.action).items() if v is not None}
             for s in program.segments
         ],
+        "frames": program.num_frames,
         "body_scale": program.body_scale,
         "tempo": program.tempo,
         "seed": program.seed,
@@ -148,6 +150,7 @@ def program_from_dict(data: dict) -> Program:
         segments.append(Segment(Action(**kwargs), int(raw["start"]), int(raw["end"])))
     return Program(
         segments=tuple(segments),
+        frames=int(data.get("frames", 0)),
         body_scale=float(data.get("body_scale", 1.0)),
         tempo=float(data.get("tempo", 1.0)),
         seed=int(data.get("seed", 0)),
