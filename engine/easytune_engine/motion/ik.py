@@ -1,0 +1,341 @@
+"""Inverse kinematics for the 22-joint skeleton: joint positions -> per-bone rotations, and back.
+
+The model is per bone, as in HumanML3D's `Skeleton` (and as in a Blender armature): the bone
+that ends at joint k (k = 1..21) has its own frame G_k, and
+
+    G_0 = local[0]                      the pelvis frame in the world (root orientation)
+    G_k = G_parent(k) * local[k]        local[k] is bone k relative to its parent bone
+    p_k = p_parent(k) + G_k * offset_k  offset_k = length_k * REST_DIRECTIONS[k]
+
+so every bone's direction is set by its own rotation and FK(IK(joints)) reproduces the joints
+exactly whenever the bone lengths match the rest skeleton (it does not need the pelvis or chest to
+be rigid). The rest pose is exactly `skeleton.REST_DIRECTIONS`: legs and arms point down (-Y),
+hips and collars along +-X, spine and neck up (+Y), head and feet forward (+Z).
+
+Each local rotation is swing * twist: the swing is the shortest arc taking the bone's rest
+direction to its observed direction in the parent bone's frame; the twist (roll about the bone's
+rest axis) comes from neighbouring joints, so the whole frame of every bone is determined:
+
+    pelvis           x = l_hip - r_hip, y = spine1 - pelvis (yaw, pitch and roll of the body)
+    hips             roll from the pelvis' up (spine1 - pelvis)
+    spine1/2/3, neck roll from the hip line, the hip/collar mix, then the collar line
+    collars          roll from the neck (neck - spine3)
+    head             roll from the collar line (rest: head bone forward, +X to the left)
+    collar->shoulder roll from the chest's forward axis
+    thigh            the hip-knee-ankle plane: the knee bends about the thigh's local +X
+    upper arm        the shoulder-elbow-wrist plane: the elbow bends about the upper arm's local -X
+    shin, forearm    swing only: the knee and elbow are hinges about that axis
+    feet             swing only (the foot's roll is not observable from ankle and toe)
+
+A limb plane is undefined when the limb is straight; there the twist (measured relative to the
+swing-only frame) is interpolated in time between the nearest frames where the limb is bent
+enough (held before the first and after the last of them; zero twist if it never bends), and
+blended with the measurement while the limb is only slightly bent.
+The local rotations are made sign-continuous over time.
+
+Usage:
+    rest = RestSkeleton.from_joints(joints)  # joints: (T, 22, 3) metres, Y up; median bone lengths
+    pose = inverse_kinematics(joints)        # pose.local_rotations: (T, 22, 4) (w, x, y, z)
+    again = forward_kinematics(pose, rest)   # (T, 22, 3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from easytune_engine.motion import skeleton
+from easytune_engine.motion.quaternion import (
+    qbetween,
+    qcontinuity,
+    qfrom_axis_angle,
+    qfrom_matrix,
+    qinv,
+    qmul,
+    qrot,
+)
+
+_J = skeleton.NUM_JOINTS  # 22
+_PARENTS = skeleton.PARENTS
+_NAMES = skeleton.JOINT_NAMES
+_REST = skeleton.REST_DIRECTIONS  # (22, 3) unit, row 0 is zero
+
+# A limb plane is trusted when sin(bend) >= _BENT, ignored below _STRAIGHT, blended in between.
+_BENT = np.sin(np.radians(15.0))
+_STRAIGHT = np.sin(np.radians(3.0))
+_MIN_BONE = 1e-6  # metres; shorter bones have no direction
+
+_X = (1.0, 0.0, 0.0)
+_Y = (0.0, 1.0, 0.0)
+_Z = (0.0, 0.0, 1.0)
+_NEG_X = (-1.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class _Twist:
+    """How the roll of one bone is measured: a world reference vector and its rest counterpart."""
+
+    kind: str  # "vec": joints[b] - joints[a]; "mix": sum of two unit vecs; "plane"; "chest"; "none"
+    joints: tuple[int, ...]
+    rest_ref: tuple[float, float, float] = (0.0, 0.0, 0.0)  # perpendicular to the rest direction
+
+
+_SWING_ONLY = _Twist("none", ())
+# Bone k (ending at joint k) -> its twist reference. See the module docstring.
+_TWIST: dict[int, _Twist] = {
+    1: _Twist("vec", (0, 3), _Y),
+    2: _Twist("vec", (0, 3), _Y),
+    3: _Twist("vec", (2, 1), _X),
+    4: _Twist("plane", (1, 4, 7), _X),
+    5: _Twist("plane", (2, 5, 8), _X),
+    6: _Twist("mix", (2, 1, 14, 13), _X),
+    7: _SWING_ONLY,
+    8: _SWING_ONLY,
+    9: _Twist("vec", (14, 13), _X),
+    10: _SWING_ONLY,
+    11: _SWING_ONLY,
+    12: _Twist("vec", (14, 13), _X),
+    13: _Twist("vec", (9, 12), _Y),
+    14: _Twist("vec", (9, 12), _Y),
+    15: _Twist("vec", (14, 13), _X),
+    16: _Twist("chest", (9,), _Z),
+    17: _Twist("chest", (9,), _Z),
+    18: _Twist("plane", (16, 18, 20), _NEG_X),
+    19: _Twist("plane", (17, 19, 21), _NEG_X),
+    20: _SWING_ONLY,
+    21: _SWING_ONLY,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class RestSkeleton:
+    """The rest pose: offsets[k] is joint k relative to its parent, metres (offsets[0] = 0).
+
+    Every offset is a positive multiple of `skeleton.REST_DIRECTIONS[k]`.
+    """
+
+    offsets: np.ndarray  # (22, 3)
+
+    def __post_init__(self) -> None:
+        offsets = np.array(self.offsets, dtype=np.float64)  # a private, read-only copy
+        if offsets.shape != (_J, 3):
+            raise ValueError(f"offsets must have shape ({_J}, 3), got {offsets.shape}")
+        if not np.all(np.isfinite(offsets)):
+            raise ValueError("offsets contain NaN or inf")
+        lengths = np.linalg.norm(offsets, axis=-1)
+        if lengths[0] != 0.0:
+            raise ValueError(f"offsets[0] (the root) must be zero, got {offsets[0]}")
+        short = [_NAMES[k] for k in range(1, _J) if lengths[k] < _MIN_BONE]
+        if short:
+            raise ValueError(f"bones must be longer than {_MIN_BONE} m; too short: {short}")
+        along = np.abs(offsets - _REST * lengths[:, None]).max(axis=-1) > 1e-9 * (1 + lengths)
+        if np.any(along):
+            bad = [_NAMES[k] for k in np.flatnonzero(along)]
+            raise ValueError(
+                f"offsets must point along skeleton.REST_DIRECTIONS; they do not for {bad}"
+            )
+        offsets.setflags(write=False)
+        object.__setattr__(self, "offsets", offsets)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Bone lengths (22,), metres; lengths[0] = 0."""
+        return np.linalg.norm(self.offsets, axis=-1)
+
+    @classmethod
+    def from_lengths(cls, lengths: np.ndarray) -> RestSkeleton:
+        """Rest skeleton from per-bone lengths (22,) (lengths[0] is ignored)."""
+        lengths = np.array(lengths, dtype=np.float64)
+        if lengths.shape != (_J,):
+            raise ValueError(f"lengths must have shape ({_J},), got {lengths.shape}")
+        lengths[0] = 0.0
+        return cls(skeleton.rest_offsets(lengths))
+
+    @classmethod
+    def from_joints(cls, joints: np.ndarray) -> RestSkeleton:
+        """Rest skeleton whose bone lengths are the median over the frames of a clip (T, 22, 3)."""
+        joints = _check_joints(joints)
+        return cls.from_lengths(np.median(skeleton.bone_lengths(joints), axis=0))
+
+
+@dataclass(frozen=True, eq=False)
+class Pose:
+    """A clip as root translation plus per-bone local rotations."""
+
+    root_translation: np.ndarray  # (T, 3) world position of the pelvis joint, metres
+    local_rotations: np.ndarray  # (T, 22, 4) unit (w, x, y, z); [:, 0] is the pelvis in the world
+
+    def __post_init__(self) -> None:
+        root = np.asarray(self.root_translation, dtype=np.float64)
+        rot = np.asarray(self.local_rotations, dtype=np.float64)
+        if root.ndim != 2 or root.shape[1] != 3:
+            raise ValueError(f"root_translation must have shape (T, 3), got {root.shape}")
+        if rot.shape != (root.shape[0], _J, 4):
+            raise ValueError(
+                f"local_rotations must have shape (T, {_J}, 4) with T = {root.shape[0]} "
+                f"(from root_translation), got {rot.shape}"
+            )
+        if not (np.all(np.isfinite(root)) and np.all(np.isfinite(rot))):
+            raise ValueError("pose contains NaN or inf")
+        object.__setattr__(self, "root_translation", root)
+        object.__setattr__(self, "local_rotations", rot)
+
+    @property
+    def num_frames(self) -> int:
+        return self.root_translation.shape[0]
+
+
+def _check_joints(joints: np.ndarray) -> np.ndarray:
+    """Validate a clip (T, 22, 3) and return it as float64."""
+    joints = np.asarray(joints)
+    if joints.ndim != 3 or joints.shape[1:] != (_J, 3) or joints.shape[0] < 1:
+        raise ValueError(f"joints must have shape (T, {_J}, 3) with T >= 1, got {joints.shape}")
+    if not np.issubdtype(joints.dtype, np.number):
+        raise ValueError(f"joints must be numeric, got dtype {joints.dtype}")
+    joints = joints.astype(np.float64, copy=False)
+    bad = ~np.isfinite(joints).all(axis=-1)  # (T, 22)
+    if bad.any():
+        t, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"joints contain NaN or inf ({int(bad.sum())} joint positions; first at frame {t}, "
+            f"joint {_NAMES[j]})"
+        )
+    return joints
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=-1)
+
+
+def _held_twist(phi: np.ndarray, confidence: np.ndarray, axial: bool) -> np.ndarray:
+    """Twist angles (T,) with unmeasurable frames filled in from the measurable ones.
+
+    Where confidence >= _BENT the measured angle is used as is. Frames in between two such
+    frames take the angle interpolated in time between them (the twist is invisible while a limb
+    is straight, so spreading its change over the gap avoids a jump when the limb bends again);
+    frames before the first or after the last take that frame's angle. Below _STRAIGHT only the
+    filled-in angle counts; up to _BENT it is blended with the measurement.
+    axial: the reference is a plane normal, whose sign is only trusted where confident, so
+    uncertain measurements take the one of phi, phi + pi closer to the filled-in angle.
+    """
+    good = confidence >= _BENT  # (T,)
+    if not good.any():
+        return np.zeros_like(phi)  # never measurable: zero twist relative to the swing
+    frames = np.arange(len(phi))
+    prev = np.maximum.accumulate(np.where(good, frames, -1))
+    next_ = np.minimum.accumulate(np.where(good, frames, len(phi))[::-1])[::-1]
+    prev = np.where(prev < 0, next_, prev)
+    next_ = np.where(next_ >= len(phi), prev, next_)
+    gap = np.maximum(next_ - prev, 1)
+    step = (phi[next_] - phi[prev] + np.pi) % (2 * np.pi) - np.pi  # short way round
+    filled = phi[prev] + (frames - prev) / gap * step
+    period = np.pi if axial else 2 * np.pi
+    delta = (phi - filled + period / 2) % period - period / 2
+    s = np.clip((confidence - _STRAIGHT) / (_BENT - _STRAIGHT), 0.0, 1.0)
+    weight = s * s * (3 - 2 * s)  # smoothstep: 0 when straight, 1 when bent
+    return filled + weight * delta
+
+
+def _reference(joints: np.ndarray, twist: _Twist, frames: np.ndarray) -> np.ndarray:
+    """World reference vector (T, 3) of a bone's twist: unit except for plane normals."""
+    if twist.kind == "vec":
+        a, b = twist.joints
+        return _unit(joints[:, b] - joints[:, a])
+    if twist.kind == "mix":
+        a, b, c, d = twist.joints
+        return _unit(_unit(joints[:, b] - joints[:, a]) + _unit(joints[:, d] - joints[:, c]))
+    if twist.kind == "plane":
+        a, b, c = twist.joints
+        # |n| = sin(bend angle): small when the limb is straight.
+        return np.cross(_unit(joints[:, b] - joints[:, a]), _unit(joints[:, c] - joints[:, b]))
+    if twist.kind == "chest":
+        return qrot(frames[:, twist.joints[0]], np.array(_Z))
+    raise AssertionError(twist.kind)
+
+
+def inverse_kinematics(joints: np.ndarray) -> Pose:
+    """Per-bone local rotations and root translation of a clip (T, 22, 3) (metres, Y up).
+
+    No rest skeleton is needed: rotations depend only on bone directions, and every rest skeleton
+    shares `skeleton.REST_DIRECTIONS`. Bone lengths matter only to `forward_kinematics`.
+    """
+    joints = _check_joints(joints)
+    num_frames = joints.shape[0]
+    bones = joints[:, 1:] - joints[:, list(_PARENTS[1:])]  # (T, 21, 3)
+    lengths = np.linalg.norm(bones, axis=-1)
+    if np.any(lengths < _MIN_BONE):
+        t, k = np.argwhere(lengths < _MIN_BONE)[0]
+        raise ValueError(
+            f"bone {_NAMES[_PARENTS[k + 1]]}->{_NAMES[k + 1]} has (near) zero length at frame {t}"
+        )
+    direction = bones / lengths[..., None]  # (T, 21, 3)
+
+    frames = np.empty((num_frames, _J, 4))  # G_k, world frame of each bone
+    local = np.empty((num_frames, _J, 4))
+
+    # Pelvis: x along the hips (to the body's left), y towards spine1, z = x cross y (forward).
+    x = _unit(joints[:, 1] - joints[:, 2])
+    y = joints[:, 3] - joints[:, 0]
+    y = y - _dot(y, x)[:, None] * x
+    if np.any(np.linalg.norm(y, axis=-1) < _MIN_BONE):
+        t = int(np.argmin(np.linalg.norm(y, axis=-1)))
+        raise ValueError(f"pelvis frame undefined at frame {t}: spine1 lies on the hip line")
+    y = _unit(y)
+    frames[:, 0] = local[:, 0] = qfrom_matrix(np.stack([x, y, np.cross(x, y)], axis=-1))
+
+    for k in range(1, _J):
+        parent_inv = qinv(frames[:, _PARENTS[k]])  # (T, 4)
+        axis = _REST[k]
+        # Swing: shortest arc from the rest direction to the observed one, in the parent's frame.
+        swing = qbetween(
+            np.broadcast_to(axis, (num_frames, 3)), qrot(parent_inv, direction[:, k - 1])
+        )
+        twist = _TWIST[k]
+        if twist.kind == "none":
+            angle = np.zeros(num_frames)
+        else:
+            # The reference in the swung bone's rest coordinates, projected across the bone axis.
+            ref = qrot(qinv(swing), qrot(parent_inv, _reference(joints, twist, frames)))
+            rest_ref = np.array(twist.rest_ref)
+            cos = _dot(ref, rest_ref)
+            sin = _dot(np.cross(rest_ref, ref), axis)
+            angle = _held_twist(np.arctan2(sin, cos), np.hypot(cos, sin), twist.kind == "plane")
+        local[:, k] = qmul(swing, qfrom_axis_angle(axis, angle))
+        frames[:, k] = qmul(frames[:, _PARENTS[k]], local[:, k])
+
+    # Start with w >= 0, then no sign flips between frames.
+    local = np.where(local[:1, :, :1] < 0, -local, local)
+    return Pose(joints[:, 0].copy(), qcontinuity(local, axis=0))
+
+
+def global_rotations(local_rotations: np.ndarray) -> np.ndarray:
+    """World frame of every bone (T, 22, 4) from local rotations (T, 22, 4)."""
+    local_rotations = np.asarray(local_rotations, dtype=np.float64)
+    if local_rotations.ndim != 3 or local_rotations.shape[1:] != (_J, 4):
+        raise ValueError(
+            f"local_rotations must have shape (T, {_J}, 4), got {local_rotations.shape}"
+        )
+    frames = np.empty_like(local_rotations)
+    frames[:, 0] = local_rotations[:, 0]
+    for k in range(1, _J):
+        frames[:, k] = qmul(frames[:, _PARENTS[k]], local_rotations[:, k])
+    return frames
+
+
+def forward_kinematics(pose: Pose, rest: RestSkeleton) -> np.ndarray:
+    """Joint positions (T, 22, 3) of a pose on a rest skeleton."""
+    if not isinstance(pose, Pose):
+        raise ValueError(f"pose must be a Pose, got {type(pose).__name__}")
+    if not isinstance(rest, RestSkeleton):
+        raise ValueError(f"rest must be a RestSkeleton, got {type(rest).__name__}")
+    frames = global_rotations(pose.local_rotations)
+    positions = np.empty((pose.num_frames, _J, 3))
+    positions[:, 0] = pose.root_translation
+    for k in range(1, _J):
+        positions[:, k] = positions[:, _PARENTS[k]] + qrot(frames[:, k], rest.offsets[k])
+    return positions

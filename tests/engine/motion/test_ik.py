@@ -1,0 +1,302 @@
+"""IK/FK for the 22-joint skeleton on procedural motions built independently of `ik.py`.
+
+The test figure is posed like SMPL (joint rotations that rotate every child rigidly, hips below
+the pelvis, collars above the chest, a T-pose rest), not like our per-bone rest, so the IK has
+to cope with real-looking geometry: a root on a curved path while turning, knees and elbows that
+bend and straighten (exactly straight for part of every cycle), hips that twist about the thigh.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from easytune_engine.motion import ik, skeleton
+from easytune_engine.motion.quaternion import qfrom_axis_angle, qinv, qmul, qrot, qyaw
+
+_X = np.array([1.0, 0.0, 0.0])
+_Y = np.array([0.0, 1.0, 0.0])
+_Z = np.array([0.0, 0.0, 1.0])
+
+# SMPL-like rest offsets (m) of each joint from its parent: T-pose, hips below the pelvis.
+_SMPL_OFFSETS = np.array(
+    [
+        [0.0, 0.0, 0.0],
+        [0.07, -0.09, -0.01],
+        [-0.07, -0.09, -0.01],
+        [0.0, 0.11, -0.03],
+        [0.04, -0.38, 0.0],
+        [-0.04, -0.38, 0.0],
+        [0.0, 0.13, 0.0],
+        [-0.01, -0.40, -0.04],
+        [0.01, -0.40, -0.04],
+        [0.0, 0.05, 0.02],
+        [0.03, -0.06, 0.12],
+        [-0.03, -0.06, 0.12],
+        [0.0, 0.21, -0.03],
+        [0.08, 0.12, -0.01],
+        [-0.08, 0.12, -0.01],
+        [0.01, 0.09, 0.05],
+        [0.12, 0.04, -0.02],
+        [-0.12, 0.04, -0.02],
+        [0.26, -0.01, -0.02],
+        [-0.26, -0.01, -0.02],
+        [0.25, 0.01, -0.01],
+        [-0.25, 0.01, -0.01],
+    ]
+)
+
+
+def _rot(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    return qfrom_axis_angle(axis, np.asarray(angle, dtype=np.float64))
+
+
+def make_motion(seed: int = 0, frames: int = 120, fps: float = 20.0) -> np.ndarray:
+    """A procedural clip (frames, 22, 3): walking on a curve, turning, limbs bending/straight."""
+    rng = np.random.default_rng(seed)
+    offsets = _SMPL_OFFSETS * rng.uniform(0.8, 1.2, (skeleton.NUM_JOINTS, 1))
+    t = np.arange(frames) / fps
+    phase = 2 * np.pi * rng.uniform(0.6, 1.0) * t + rng.uniform(0, 2 * np.pi)
+    yaw = rng.uniform(-np.pi, np.pi) + 1.2 * t + 0.3 * np.sin(0.9 * t)  # turning left, wobbling
+    heading = np.stack([np.sin(yaw), np.zeros(frames), np.cos(yaw)], -1)  # (T, 3)
+    root = np.cumsum(1.1 * heading / fps, axis=0) + np.array([rng.normal(), 0.0, rng.normal()])
+    root[:, 1] = 0.9 + 0.03 * np.cos(2 * phase)
+
+    swing = 0.6 * np.sin(phase)
+    bend = np.maximum(np.sin(phase + 1.0), 0.0)  # exactly 0 (straight) half of every cycle
+    bend2 = np.maximum(np.sin(phase + 1.0 + np.pi), 0.0)
+    local = np.tile([1.0, 0.0, 0.0, 0.0], (frames, skeleton.NUM_JOINTS, 1))
+    local[:, 0] = qmul(
+        qyaw(yaw), qmul(_rot(_X, 0.15 * np.sin(2 * phase)), _rot(_Z, 0.1 * np.sin(phase)))
+    )
+    # Hips: flex, abduct and twist about the thigh (the knee plane turns with the twist).
+    local[:, 1] = qmul(
+        _rot(_X, -swing), qmul(_rot(_Z, 0.2 + 0.1 * np.sin(t)), _rot(_Y, 0.5 * np.sin(0.8 * t)))
+    )
+    local[:, 2] = qmul(_rot(_X, swing), qmul(_rot(_Z, -0.2), _rot(_Y, -0.4 * np.cos(0.7 * t))))
+    local[:, 4] = _rot(_X, 1.6 * bend)  # knees
+    local[:, 5] = _rot(_X, 1.6 * bend2)
+    local[:, 7] = _rot(_X, 0.3 * np.sin(phase))  # ankles
+    local[:, 8] = _rot(_X, -0.3 * np.sin(phase))
+    local[:, 3] = qmul(_rot(_Y, 0.3 * np.sin(phase)), _rot(_X, 0.1))
+    local[:, 6] = _rot(_Z, 0.1 * np.sin(phase))
+    local[:, 9] = _rot(_Y, 0.2 * np.cos(phase))
+    local[:, 12] = _rot(_X, 0.2 * np.sin(2 * phase))
+    local[:, 15] = _rot(_Y, 0.5 * np.sin(0.5 * t))
+    local[:, 13] = _rot(_Z, 0.1 * np.sin(phase))
+    local[:, 14] = _rot(_Z, -0.1 * np.sin(phase))
+    # Shoulders: arms down from the T-pose, swinging, twisting about the upper arm.
+    local[:, 16] = qmul(
+        _rot(_Z, -1.2 + 0.2 * np.sin(t)), qmul(_rot(_Y, swing), _rot(_X, 0.6 * np.sin(0.6 * t)))
+    )
+    local[:, 17] = qmul(_rot(_Z, 1.2), qmul(_rot(_Y, swing), _rot(_X, -0.5 * np.cos(0.5 * t))))
+    local[:, 18] = _rot(_Y, -1.8 * bend2)  # elbows bend the forearm forward, straight at times
+    local[:, 19] = _rot(_Y, 1.8 * bend)
+
+    # SMPL-style forward kinematics: a joint's rotation moves all its children rigidly.
+    glob = np.empty_like(local)
+    pos = np.empty((frames, skeleton.NUM_JOINTS, 3))
+    glob[:, 0], pos[:, 0] = local[:, 0], root
+    for j in range(1, skeleton.NUM_JOINTS):
+        p = skeleton.PARENTS[j]
+        pos[:, j] = pos[:, p] + qrot(glob[:, p], offsets[j])
+        glob[:, j] = qmul(glob[:, p], local[:, j])
+    return pos
+
+
+def _angle(q: np.ndarray) -> np.ndarray:
+    """Rotation angle (radians) of unit quaternions (..., 4)."""
+    return 2 * np.arccos(np.clip(np.abs(q[..., 0]), 0.0, 1.0))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_fk_of_ik_reproduces_joints(seed: int) -> None:
+    joints = make_motion(seed, frames=196)
+    rest = ik.RestSkeleton.from_joints(joints)
+    pose = ik.inverse_kinematics(joints)
+    assert pose.local_rotations.shape == (196, 22, 4)
+    np.testing.assert_allclose(np.linalg.norm(pose.local_rotations, axis=-1), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(pose.root_translation, joints[:, 0])
+    error = np.linalg.norm(ik.forward_kinematics(pose, rest) - joints, axis=-1)
+    assert error.max() < 1e-9  # metres: exact up to float rounding
+
+
+def test_rest_skeleton_uses_median_lengths_along_rest_directions() -> None:
+    joints = make_motion(5, frames=40)
+    rest = ik.RestSkeleton.from_joints(joints)
+    lengths = np.median(skeleton.bone_lengths(joints), axis=0)
+    np.testing.assert_allclose(rest.offsets, skeleton.REST_DIRECTIONS * lengths[:, None])
+    np.testing.assert_allclose(rest.lengths, lengths)
+    # The identity pose is the rest pose.
+    identity = np.tile([1.0, 0.0, 0.0, 0.0], (1, 22, 1))
+    rest_joints = ik.forward_kinematics(ik.Pose(np.zeros((1, 3)), identity), rest)[0]
+    np.testing.assert_allclose(
+        rest_joints[skeleton.PARENTS[1:], :] + rest.offsets[1:], rest_joints[1:]
+    )
+    assert rest_joints[7, 1] < rest_joints[4, 1] < rest_joints[1, 1]  # legs down
+    assert rest_joints[20, 1] < rest_joints[18, 1] < rest_joints[16, 1]  # arms down
+    assert rest_joints[13, 0] > 0 > rest_joints[14, 0]  # left collar on +X
+    assert rest_joints[15, 2] > rest_joints[12, 2]  # head bone forward
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_local_rotations_are_sign_continuous_and_smooth(seed: int) -> None:
+    joints = make_motion(seed, frames=196)
+    local = ik.inverse_kinematics(joints).local_rotations
+    dots = np.sum(local[1:] * local[:-1], axis=-1)  # (T-1, 22)
+    assert dots.min() >= 0.0
+    assert np.all(local[0, :, 0] >= 0.0)
+    # The motion is smooth at 20 fps, so no bone's frame may jump (e.g. a twist flipping when a
+    # limb straightens): the largest per-frame change stays well below a flip.
+    step = _angle(qmul(qinv(local[:-1]), local[1:]))  # (T-1, 22)
+    assert step.max() < np.radians(45)  # the knees themselves move up to ~30 degrees a frame
+
+
+def test_twist_follows_the_limb_plane() -> None:
+    joints = make_motion(1, frames=196)
+    pose = ik.inverse_kinematics(joints)
+    frames = ik.global_rotations(pose.local_rotations)
+    for hip, knee, ankle, rest_normal in [
+        (1, 4, 7, _X),
+        (2, 5, 8, _X),
+        (16, 18, 20, -_X),
+        (17, 19, 21, -_X),
+    ]:
+        upper = joints[:, knee] - joints[:, hip]
+        lower = joints[:, ankle] - joints[:, knee]
+        normal = np.cross(upper, lower)
+        sin_bend = np.linalg.norm(normal, axis=-1) / (
+            np.linalg.norm(upper, axis=-1) * np.linalg.norm(lower, axis=-1)
+        )
+        bent = sin_bend > np.sin(np.radians(20))
+        assert bent.sum() > 20 and (~bent).sum() > 20  # both regimes are exercised
+        unit_normal = normal[bent] / np.linalg.norm(normal[bent], axis=-1, keepdims=True)
+        for bone in (knee, ankle):
+            # The bone's own bend axis (rest +X for legs, -X for arms) is the plane's normal.
+            axis = qrot(frames[bent, bone], rest_normal)
+            np.testing.assert_allclose(np.sum(axis * unit_normal, axis=-1), 1.0, atol=1e-9)
+        # So the knee/elbow rotation (lower bone relative to upper) is about the local X axis only.
+        lower_local = pose.local_rotations[:, ankle]
+        assert np.abs(lower_local[bent][:, 2:]).max() < 1e-9
+        # Where the limb is straight the twist is held, so it stays (nearly) a pure X rotation.
+        assert np.abs(lower_local[:, 2:]).max() < 0.05
+
+
+def test_knee_and_elbow_are_hinges() -> None:
+    joints = make_motion(2, frames=100)
+    local = ik.inverse_kinematics(joints).local_rotations
+    for a, b, c, sign in [(1, 4, 7, 1.0), (2, 5, 8, 1.0), (16, 18, 20, -1.0), (17, 19, 21, -1.0)]:
+        upper = joints[:, b] - joints[:, a]
+        lower = joints[:, c] - joints[:, b]
+        cos = (
+            np.sum(upper * lower, -1)
+            / np.linalg.norm(upper, axis=-1)
+            / np.linalg.norm(lower, axis=-1)
+        )
+        bend = np.arccos(np.clip(cos, -1, 1))
+        # The lower bone turns by exactly the bend angle relative to the upper one, ...
+        np.testing.assert_allclose(_angle(local[:, c]), bend, atol=1e-7)
+        # ... and where the limb is clearly bent, about the upper bone's +X (knee) or -X (elbow).
+        bent = bend > np.radians(20)
+        np.testing.assert_allclose(
+            2 * np.arctan2(sign * local[bent, c, 1], local[bent, c, 0]), bend[bent]
+        )
+
+
+def test_straight_limbs_throughout_get_a_default_twist() -> None:
+    joints = make_motion(3, frames=30)
+    # Straighten the left leg and left arm completely in every frame.
+    for a, b, c in [(1, 4, 7), (16, 18, 20)]:
+        length = np.linalg.norm(joints[:, c] - joints[:, b], axis=-1, keepdims=True)
+        direction = joints[:, b] - joints[:, a]
+        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+        shift = joints[:, b] + length * direction - joints[:, c]
+        descendants = [j for j in range(22) if c in _ancestors(j) or j == c]
+        joints[:, descendants] += shift[:, None]
+    pose = ik.inverse_kinematics(joints)
+    assert np.all(np.isfinite(pose.local_rotations))
+    np.testing.assert_allclose(
+        pose.local_rotations[:, 7], np.tile([1.0, 0, 0, 0], (30, 1)), atol=1e-7
+    )
+    rest = ik.RestSkeleton.from_joints(joints)
+    assert np.abs(ik.forward_kinematics(pose, rest) - joints).max() < 1e-9
+
+
+def _ancestors(j: int) -> list[int]:
+    out = []
+    while skeleton.PARENTS[j] >= 0:
+        j = skeleton.PARENTS[j]
+        out.append(j)
+    return out
+
+
+def test_root_rotation_is_the_pelvis_frame() -> None:
+    joints = make_motion(4, frames=50)
+    root = ik.inverse_kinematics(joints).local_rotations[:, 0]
+    across = joints[:, 1] - joints[:, 2]
+    across /= np.linalg.norm(across, axis=-1, keepdims=True)
+    np.testing.assert_allclose(qrot(root, _X), across, atol=1e-12)
+    up = qrot(root, _Y)
+    spine = joints[:, 3] - joints[:, 0]
+    assert np.all(np.sum(up * spine, -1) > 0.9 * np.linalg.norm(spine, axis=-1))
+
+
+def test_ik_is_fast_enough() -> None:
+    joints = make_motion(0, frames=196)
+    ik.inverse_kinematics(joints)  # warm up
+    start = time.perf_counter()
+    for _ in range(5):
+        ik.inverse_kinematics(joints)
+    per_clip = (time.perf_counter() - start) / 5
+    assert per_clip < 0.1  # target ~20 ms; loose here so a busy CI machine does not fail it
+
+
+@pytest.mark.parametrize(
+    ("joints", "message"),
+    [
+        (np.zeros((10, 21, 3)), r"shape \(T, 22, 3\)"),
+        (np.zeros((0, 22, 3)), r"T >= 1"),
+        (np.zeros((22, 3)), r"shape \(T, 22, 3\)"),
+        (np.full((4, 22, 3), "a"), "numeric"),
+    ],
+)
+def test_bad_shapes_raise(joints: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ik.inverse_kinematics(joints)
+    with pytest.raises(ValueError, match=message):
+        ik.RestSkeleton.from_joints(joints)
+
+
+def test_nan_and_degenerate_bones_raise() -> None:
+    joints = make_motion(0, frames=10)
+    bad = joints.copy()
+    bad[3, 18, 1] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or inf.*frame 3, joint left_elbow"):
+        ik.inverse_kinematics(bad)
+    bad = joints.copy()
+    bad[5, 4] = bad[5, 1]
+    with pytest.raises(
+        ValueError, match="left_hip->left_knee has \\(near\\) zero length at frame 5"
+    ):
+        ik.inverse_kinematics(bad)
+
+
+def test_rest_skeleton_and_pose_validate() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        ik.RestSkeleton(np.zeros((21, 3)))
+    with pytest.raises(ValueError, match="too short"):
+        ik.RestSkeleton.from_lengths(np.zeros(22))
+    offsets = skeleton.rest_offsets(np.full(22, 0.1))
+    offsets[4] = [0.0, 0.0, 0.1]
+    with pytest.raises(ValueError, match=r"REST_DIRECTIONS.*left_knee"):
+        ik.RestSkeleton(offsets)
+    with pytest.raises(ValueError, match=r"local_rotations must have shape \(T, 22, 4\)"):
+        ik.Pose(np.zeros((3, 3)), np.zeros((2, 22, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        ik.Pose(np.full((1, 3), np.nan), np.ones((1, 22, 4)))
+    rest = ik.RestSkeleton.from_lengths(np.full(22, 0.1))
+    assert not rest.offsets.flags.writeable
+    with pytest.raises(ValueError, match="Pose"):
+        ik.forward_kinematics(np.zeros((1, 22, 4)), rest)  # type: ignore[arg-type]
