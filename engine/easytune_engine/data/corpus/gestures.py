@@ -316,8 +316,9 @@ def step_up(stance, body, action, n, rng):
         u = np.clip((f - s) / (e - s), 0, 1)
         start = ankle[0].copy()
         goal = start + travel + np.array([0.0, height, 0.0])
-        ankle[:] = start + smoothstep(u)[:, None] * (goal - start)
-        ankle[:, 1] += 0.12 * bump(u)
+        # lift first, then travel, so the foot never scrapes along the floor or the step
+        ankle[:] = start + smoothstep((u - 0.15) / 0.7)[:, None] * (goal - start)
+        ankle[:, 1] = start[1] + height * smoothstep(u / 0.6) + 0.1 * np.sin(np.pi * u)
     body_u = keyframes(n, [0, 0.3 * n, 0.75 * n, n - 1], [0, 0, 1, 1])
     track.pelvis += body_u[:, None] * (travel + np.array([0.0, height, 0.0]))
     track.lean += 0.25 * bump(body_u)

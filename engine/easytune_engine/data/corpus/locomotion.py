@@ -111,7 +111,7 @@ def plan_steps(
         during = (frames >= start) & (frames <= end)
         u = (frames[during] - start) / max(end - start, 1e-6)
         # lift first, then travel: the foot is off the ground whenever it moves horizontally
-        s = smoothstep((u - 0.1) / 0.8)[:, None]
+        s = smoothstep((u - 0.08) / 0.84)[:, None]
         pos = old + (target - old) * s
         pos[:, 1] = ground_y + gait.lift * lift_scale * np.sin(np.pi * u)
         ankles[left][during] = pos

@@ -30,7 +30,7 @@ FORE_REST = np.array([0.04, -1.0, 0.16])
 
 WALK_SPEED = {"slow": 0.9, "normal": 1.3, "fast": 1.7}
 JOG_SPEED = {"slow": 2.0, "normal": 2.4, "fast": 2.8}
-RUN_SPEED = {"slow": 3.2, "normal": 3.7, "fast": 4.3}
+RUN_SPEED = {"slow": 3.1, "normal": 3.5, "fast": 3.9}
 BACKWARD_SPEED = {"slow": 0.6, "normal": 0.85, "fast": 1.1}
 
 
