@@ -1,5 +1,6 @@
 """The package boundaries of the architecture: the add-on runs in Blender's Python (no torch) and
-the protocol package is shared by both sides (neither torch nor bpy); the engine never imports bpy."""
+the protocol package is shared by both sides (neither torch nor bpy); the engine never imports
+bpy."""
 
 from __future__ import annotations
 

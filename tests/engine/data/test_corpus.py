@@ -60,7 +60,7 @@ def test_layout_is_humanml3d(corpus: Path) -> None:
 def test_the_humanml3d_loader_reads_it(corpus: Path) -> None:
     split = load_split(corpus, "train")
     assert len({s.clip_id for s in split.samples}) == len(_ids(corpus, "train"))
-    mean, std = mean_std(corpus)
+    mean, _ = mean_std(corpus)
     assert mean.shape == (263,)
     item = split.draw(0, np.random.default_rng(0))
     assert item.length % 4 == 0 and item.text
