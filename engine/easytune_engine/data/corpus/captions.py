@@ -323,6 +323,7 @@ def _side_slots(side: str) -> Slots:
 
     return {
         "side": _slot([f"{s}:ADJ"]),
+        "sidenoun": _slot([f"{s}:NOUN"]),  # "to the left"
         "legword": _slot(["leg", "foot"]),
         "leg": limb("leg", "foot"),
         "fist": limb("hand", "fist", "arm"),

@@ -106,22 +106,22 @@ VERB_PHRASES: dict[str, str] = {
         @lr <sidestep> {dist} {sdir}
         @lr <step> sideways {sdir} {dist?}
         @lr <step> {sdir} {dist?}
-        @lr <step> out to the {side}
+        @lr <step> out to the {sidenoun}
         @lr <move> sideways {sdir} {dist?}
         @lr <move> {dist} {sdir}
         @lr <take> {steps} {sdir}
         @lr <take> {steps} sideways {sdir}
         @lr <walk> sideways {sdir} {dist?}
         @lr <shift> sideways {sdir}
-        @lr <move> over to the {side} {dist?}
+        @lr <move> over to the {sidenoun} {dist?}
         @both <step> from side to side
         @both <sidestep> from side to side
         @both <move> sideways back and forth
         """,
     "turn": """
         @plain <turn> {dir}
-        @plain,lr <turn> to the {side}
-        @plain,lr <turn> {poss} body to the {side}
+        @plain,lr <turn> to the {sidenoun}
+        @plain,lr <turn> {poss} body to the {sidenoun}
         @plain,lr <make> a {side} turn
         <turn> {angle} {dir?}
         <turn> {dir} {degrees}
@@ -499,8 +499,7 @@ NOUN_PHRASES: dict[str, str] = {
     "turn": """
         a {anglenp} turn {dir?}
         @plain,lr a {side} turn
-        @plain,lr a turn to the {side}
-        @half a turn around
+        @plain,lr a turn to the {sidenoun}
         """,
     "walk_circle": """
         a walk in a circle {cdir?}
