@@ -36,7 +36,11 @@ NUM_JOINTS = len(JOINT_NAMES)  # 22
 JOINT_INDEX: dict[str, int] = {name: i for i, name in enumerate(JOINT_NAMES)}
 
 # Parent of each joint; -1 for the root (pelvis).
-PARENTS: tuple[int, ...] = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
+# fmt: off
+PARENTS: tuple[int, ...] = (
+    -1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19,
+)
+# fmt: on
 
 # HumanML3D's kinematic chains: right leg, left leg, spine to head, right arm, left arm.
 KINEMATIC_CHAINS: tuple[tuple[int, ...], ...] = (
