@@ -27,10 +27,11 @@ rest axis) comes from neighbouring joints, so the whole frame of every bone is d
     shin, forearm    swing only: the knee and elbow are hinges about that axis
     feet             swing only (the foot's roll is not observable from ankle and toe)
 
-A limb plane is undefined when the limb is straight; there the twist (measured relative to the
-swing-only frame) is interpolated in time between the nearest frames where the limb is bent
-enough (held before the first and after the last of them; zero twist if it never bends), and
-blended with the measurement while the limb is only slightly bent.
+A limb plane is undefined when the limb is straight, and noisy when it is nearly so. The plane
+is used only where the limb is bent at least 15 degrees; elsewhere the twist (relative to the
+swing-only frame) is interpolated in time between the nearest frames where it was measured
+(held before the first and after the last of them; zero twist if the limb never bends), so the
+twist does not jump when the limb bends again, and a bent knee or elbow is an exact hinge.
 The local rotations are made sign-continuous over time.
 
 Usage:
@@ -61,9 +62,10 @@ _PARENTS = skeleton.PARENTS
 _NAMES = skeleton.JOINT_NAMES
 _REST = skeleton.REST_DIRECTIONS  # (22, 3) unit, row 0 is zero
 
-# A limb plane is trusted when sin(bend) >= _BENT, ignored below _STRAIGHT, blended in between.
-_BENT = np.sin(np.radians(15.0))
-_STRAIGHT = np.sin(np.radians(3.0))
+# A twist reference is measurable where its component across the bone is at least this long
+# (for a limb plane: where the limb is bent at least 15 degrees; |normal| = sin(bend)).
+_MEASURABLE_PLANE = np.sin(np.radians(15.0))
+_MEASURABLE_VEC = np.sin(np.radians(10.0))  # unit references less than 10 degrees off the bone
 _MIN_BONE = 1e-6  # metres; shorter bones have no direction
 
 _X = (1.0, 0.0, 0.0)
@@ -212,37 +214,29 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=-1)
 
 
-def _held_twist(phi: np.ndarray, confidence: np.ndarray, axial: bool) -> np.ndarray:
-    """Twist angles (T,) with unmeasurable frames filled in from the measurable ones.
+def _fill_twist(phi: np.ndarray, measurable: np.ndarray) -> np.ndarray:
+    """Twist angles (T,) with the unmeasurable frames filled in.
 
-    Where confidence >= _BENT the measured angle is used as is. Frames in between two such
-    frames take the angle interpolated in time between them (the twist is invisible while a limb
-    is straight, so spreading its change over the gap avoids a jump when the limb bends again);
-    frames before the first or after the last take that frame's angle. Below _STRAIGHT only the
-    filled-in angle counts; up to _BENT it is blended with the measurement.
-    axial: the reference is a plane normal, whose sign is only trusted where confident, so
-    uncertain measurements take the one of phi, phi + pi closer to the filled-in angle.
+    Measurable frames keep their angle. The others take the angle interpolated in time between
+    the nearest measurable frames before and after (the twist is invisible while a limb is
+    straight, so its change is spread over the gap rather than jumping when the limb bends
+    again), or the nearest one's at the ends of the clip; zero if no frame is measurable.
     """
-    good = confidence >= _BENT  # (T,)
-    if not good.any():
-        return np.zeros_like(phi)  # never measurable: zero twist relative to the swing
+    if measurable.all():
+        return phi
+    if not measurable.any():
+        return np.zeros_like(phi)  # zero twist relative to the swing-only frame
     frames = np.arange(len(phi))
-    prev = np.maximum.accumulate(np.where(good, frames, -1))
-    next_ = np.minimum.accumulate(np.where(good, frames, len(phi))[::-1])[::-1]
+    prev = np.maximum.accumulate(np.where(measurable, frames, -1))
+    next_ = np.minimum.accumulate(np.where(measurable, frames, len(phi))[::-1])[::-1]
     prev = np.where(prev < 0, next_, prev)
     next_ = np.where(next_ >= len(phi), prev, next_)
-    gap = np.maximum(next_ - prev, 1)
-    step = (phi[next_] - phi[prev] + np.pi) % (2 * np.pi) - np.pi  # short way round
-    filled = phi[prev] + (frames - prev) / gap * step
-    period = np.pi if axial else 2 * np.pi
-    delta = (phi - filled + period / 2) % period - period / 2
-    s = np.clip((confidence - _STRAIGHT) / (_BENT - _STRAIGHT), 0.0, 1.0)
-    weight = s * s * (3 - 2 * s)  # smoothstep: 0 when straight, 1 when bent
-    return filled + weight * delta
+    step = (phi[next_] - phi[prev] + np.pi) % (2 * np.pi) - np.pi  # the short way round
+    return phi[prev] + (frames - prev) / np.maximum(next_ - prev, 1) * step
 
 
 def _reference(joints: np.ndarray, twist: _Twist, frames: np.ndarray) -> np.ndarray:
-    """World reference vector (T, 3) of a bone's twist: unit except for plane normals."""
+    """World reference vector (T, 3) of a bone's twist; plane normals have length sin(bend)."""
     if twist.kind == "vec":
         a, b = twist.joints
         return _unit(joints[:, b] - joints[:, a])
@@ -251,7 +245,6 @@ def _reference(joints: np.ndarray, twist: _Twist, frames: np.ndarray) -> np.ndar
         return _unit(_unit(joints[:, b] - joints[:, a]) + _unit(joints[:, d] - joints[:, c]))
     if twist.kind == "plane":
         a, b, c = twist.joints
-        # |n| = sin(bend angle): small when the limb is straight.
         return np.cross(_unit(joints[:, b] - joints[:, a]), _unit(joints[:, c] - joints[:, b]))
     if twist.kind == "chest":
         return qrot(frames[:, twist.joints[0]], np.array(_Z))
@@ -304,7 +297,8 @@ def inverse_kinematics(joints: np.ndarray) -> Pose:
             rest_ref = np.array(twist.rest_ref)
             cos = _dot(ref, rest_ref)
             sin = _dot(np.cross(rest_ref, ref), axis)
-            angle = _held_twist(np.arctan2(sin, cos), np.hypot(cos, sin), twist.kind == "plane")
+            limit = _MEASURABLE_PLANE if twist.kind == "plane" else _MEASURABLE_VEC
+            angle = _fill_twist(np.arctan2(sin, cos), np.hypot(cos, sin) >= limit)
         local[:, k] = qmul(swing, qfrom_axis_angle(axis, angle))
         frames[:, k] = qmul(frames[:, _PARENTS[k]], local[:, k])
 

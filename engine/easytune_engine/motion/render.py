@@ -202,6 +202,9 @@ def render_frames(
     panels = [_Panel(clip, num_frames, size) for clip in clips]
     font = ImageFont.load_default(size=max(10, size // 20))
     palette = [channel for colour in _PALETTE for channel in colour]
+    if titles is not None:
+        measure = ImageDraw.Draw(Image.new("P", (1, 1)))  # "P" text is wider than getlength says
+        titles = [_fit(title, measure, font, size - 8) for title in titles]
     width = max(2, round(size / 90))
 
     frames = []
@@ -233,6 +236,21 @@ def render_frames(
             image.paste(canvas, (i * size, 0))
         frames.append(image)
     return frames
+
+
+def _fit(
+    text: str,
+    draw: ImageDraw.ImageDraw,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    width: int,
+) -> str:
+    """The text, cut short with "..." if it is wider than `width` pixels when drawn."""
+    text = " ".join(text.split())
+    if draw.textbbox((0, 0), text, font=font)[2] <= width:
+        return text
+    while text and draw.textbbox((0, 0), text + "...", font=font)[2] > width:
+        text = text[:-1]
+    return text.rstrip() + "..."
 
 
 def render_gif(

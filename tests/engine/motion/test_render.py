@@ -83,6 +83,15 @@ def test_travel_moves_the_grid(tmp_path: Path) -> None:
     assert (grid_start != grid_end).sum() > 50
 
 
+def test_long_titles_are_cut_to_the_panel() -> None:
+    title = "a person walks forward in a wide circle, then waves with both hands " * 3
+    frames = render.render_frames([_walk(6, 2)], titles=[title], size=128)
+    rgb = np.array(frames[0].convert("RGB")).astype(np.int32)
+    text = _mask(rgb, np.array(render._PALETTE[render._TEXT]))
+    assert text[:20].any()  # drawn at the top
+    assert not text[:20, 124:].any()  # and it stops before the panel's right edge
+
+
 def test_a_still_clip_keeps_every_frame(tmp_path: Path) -> None:
     clip = np.repeat(_walk(5, 1), 10, axis=0)
     path = tmp_path / "still.gif"
