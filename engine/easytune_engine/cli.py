@@ -195,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--n", type=int, default=4, help="how many random clips (default 4)")
     preview.add_argument("--out", default="corpus_preview.gif", help="GIF path")
     preview.set_defaults(func=cmd_data_preview)
+
+    # Subsystems add their own commands below, one line each.
     return parser
 
 
