@@ -246,6 +246,11 @@ class _Frames:
         wrist_step = np.linalg.norm(np.diff(_smooth(wr, 2), axis=0), axis=-1) * FPS  # (T-1, 2)
         self.hand_speed = np.concatenate([wrist_step[:1], wrist_step]) / arm  # arm lengths / s
 
+        # Standing still: upright, and no joint moving faster than 15 cm/s (5-frame average).
+        moving = np.linalg.norm(np.diff(_smooth(j, 2), axis=0), axis=-1).max(axis=1) * FPS
+        still = np.concatenate([moving[:1], moving]) < 0.15
+        self.standing_still = still & (self.extension > 0.85) & (self.pitch < 0.2)  # (T,)
+
         self._events()
         self._tables: dict[tuple[str, bool], _RangeTable] = {}
 
@@ -267,9 +272,11 @@ class _Frames:
             held = (self.hand_up[:, i] > 0.3) & (_window_range(self.hand_up[:, i], 4) < 0.15)
             sway = self.fore_out[:, i] - _masked_mean(self.fore_out[:, i], held, 5)
             ev[f"wave_{h}"] = _schmitt(-sway, 0.05, -0.05, False, ~held)
+            # a kick: a foot high up in front while the body stays put (not a running stride)
             clear = (self.clear_l, self.clear_r)[i]
             fwd = (self.ankle_fwd_l, self.ankle_fwd_r)[i]
-            ev[f"kick_{h}"] = _schmitt(np.minimum(clear, fwd), 0.3, 0.1)
+            still = self.speed < 0.6
+            ev[f"kick_{h}"] = _schmitt(np.where(still, np.minimum(clear, fwd), 0.2), 0.3, 0.1)
         # a clap: hands in front come within half an arm after being apart by almost an arm
         front = np.minimum(self.hand_fwd[:, 0], self.hand_fwd[:, 1]) > 0.6
         ev["clap"] = _schmitt(np.where(front, -self.hand_gap, -0.7), -0.5, -0.95, False)
@@ -360,10 +367,17 @@ class _Span:
     def path(self) -> np.ndarray:
         return self.f.path[self.last] - self.f.path[self.s]
 
+    def _frames_where(self, mask: np.ndarray) -> np.ndarray:
+        c = np.concatenate([[0], np.cumsum(mask)])
+        return c[self.e] - c[self.s]
+
     @cached_property
     def flight_frames(self) -> np.ndarray:
-        c = np.concatenate([[0], np.cumsum(self.f.flight)])
-        return c[self.e] - c[self.s]
+        return self._frames_where(self.f.flight)
+
+    @cached_property
+    def still_seconds(self) -> np.ndarray:
+        return self._frames_where(self.f.standing_still) / FPS
 
     @cached_property
     def ground_travel(self) -> np.ndarray:
@@ -413,6 +427,8 @@ QUIET: dict[str, tuple[str, float]] = {
     "rise": ("ground level change (m)", 0.08),
     "claps": ("claps", 0.0),
     "waves": ("waves of a hand", 0.0),
+    "kicks": ("kicks", 0.0),
+    "still": ("time standing still (s)", 1.8),  # idle is longer; lead-ins and holds are shorter
 }
 
 
@@ -443,6 +459,10 @@ def _quiet_value(sp: _Span, channel: str) -> np.ndarray:
             return np.abs(f.ground[sp.last] - f.ground[sp.s])
         case "claps":
             return sp.count("clap").astype(np.float64)
+        case "still":
+            return sp.still_seconds
+        case "kicks":
+            return (sp.count("kick_l") + sp.count("kick_r")).astype(np.float64)
         case "waves":
             return np.maximum(sp.count("wave_l"), sp.count("wave_r")).astype(np.float64)
     raise ValueError(f"unknown quiet channel {channel!r}; valid: {', '.join(QUIET)}")
@@ -503,6 +523,7 @@ def _gait(sp: _Span, a: Action) -> tuple[Measured, Checks]:
         ),
         ("little sideways travel", np.abs(lat) <= 0.2 * np.abs(fwd) + 0.3),
         ("one way only", sp.path <= 1.1 * np.abs(fwd) + 0.25),
+        ("trunk upright", sp.max("pitch") <= 0.35),
         (
             f"{a.speed} speed ({nominal:g} m/s)",
             (speed >= SPEED_BAND[0] * nominal) & (speed <= SPEED_BAND[1] * nominal),
@@ -551,8 +572,11 @@ def _turn(sp: _Span, a: Action) -> tuple[Measured, Checks]:
     sign = 1.0 if a.side == "left" else -1.0
     angle = a.angle_deg if a.kind == "turn" else 360.0
     tol = ANGLE_TOLERANCE if a.kind == "turn" else SPIN_TOLERANCE
-    m = {"turn_deg": sp.turn}
-    checks = [(f"turn {angle:g} deg to the {a.side}", np.abs(sign * sp.turn - angle) <= tol)]
+    m = {"turn_deg": sp.turn, "path_m": sp.path}
+    checks = [
+        (f"turn {angle:g} deg to the {a.side}", np.abs(sign * sp.turn - angle) <= tol),
+        ("on the spot", sp.path <= 0.6),
+    ]
     _quiet(sp, m, checks, ("turning", "spread"), travel=0.25)
     return m, checks
 
@@ -641,6 +665,7 @@ def _squat(sp: _Span, a: Action) -> tuple[Measured, Checks]:
     m = {"dips": dips, "lowest_extension": sp.min("extension"), "pitch": sp.max("pitch")}
     checks = [
         (f"{a.reps} squat(s)", dips == a.reps),
+        ("start standing", sp.at_start("extension") >= 0.85),
         ("trunk fairly upright (not a crouch)", sp.max("pitch") <= 0.55),
         ("stand up at the end", sp.at_end("extension") >= 0.85),
     ]
@@ -692,7 +717,7 @@ def _step_up(sp: _Span, a: Action) -> tuple[Measured, Checks]:
         ("both feet end on higher ground", rise >= 0.1),
         ("step forward", (fwd >= 0.15) & (fwd <= 0.9) & (np.abs(lat) <= 0.25)),
     ]
-    _quiet(sp, m, checks, ("rise", "travel", "foot_up"), low=0.25)
+    _quiet(sp, m, checks, ("rise", "travel", "foot_up"), low=0.25, kicks=1)  # foot up in front
     return m, checks
 
 
@@ -704,7 +729,7 @@ def _kick(sp: _Span, a: Action) -> tuple[Measured, Checks]:
         (f"one kick with the {a.side} foot", kicks == 1),
         ("the other foot stays down", sp.max(f"clear_{_other(h)}") <= 0.1),
     ]
-    _quiet(sp, m, checks, ("foot_up",))
+    _quiet(sp, m, checks, ("foot_up", "kicks"))
     return m, checks
 
 
@@ -718,6 +743,9 @@ def _punch(sp: _Span, a: Action) -> tuple[Measured, Checks]:
         checks.append(
             (f"{want} punch(es) with the {'left' if h == 'l' else 'right'} hand", n == want)
         )
+    over_head = np.maximum(sp.max("hand_over_head_l"), sp.max("hand_over_head_r"))
+    m["hand_over_head"] = over_head
+    checks.append(("fists below the head", over_head <= -0.05))
     _quiet(sp, m, checks, ("arms_forward", "hands_up"))  # fists up in guard
     return m, checks
 
@@ -765,6 +793,7 @@ def _raise_arms(sp: _Span, a: Action) -> tuple[Measured, Checks]:
             checks.append((f"{name} hand above the head", up >= 0.3))
             checks.append((f"{name} hand raised once", sp.count(f"overhead_{h}") == 1))
             checks.append((f"{name} hand not waving", sp.count(f"wave_{h}") == 0))
+            checks.append((f"{name} hand not drawn back", sp.min(f"hand_fwd_{h}") >= -0.3))
         else:
             checks.append((f"{name} hand stays down", sp.max(f"hand_up_{h}") <= -0.5))
     _quiet(sp, m, checks, ("hands_up", "arms_forward"))
@@ -806,7 +835,7 @@ def _idle(sp: _Span, a: Action) -> tuple[Measured, Checks]:
     speed = np.maximum(sp.max("hand_speed_l"), sp.max("hand_speed_r"))
     m = {"hand_speed": speed, "seconds": sp.seconds}
     checks = [("hands still", speed <= 1.5), ("at least a second", sp.seconds >= 1.0)]
-    _quiet(sp, m, checks, (), arms_forward=0.5, low=0.1, pitch=0.2)
+    _quiet(sp, m, checks, ("still",), arms_forward=0.5, low=0.1, pitch=0.2)
     return m, checks
 
 
