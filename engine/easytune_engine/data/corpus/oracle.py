@@ -133,25 +133,22 @@ def _schmitt(
 class _RangeTable:
     """O(1) max (or min) of x over any [s, e) after an O(T log T) sparse-table build."""
 
-    def __init__(self, x: np.ndarray, op: Callable = np.maximum):
-        self.op = op
-        levels = [np.asarray(x, dtype=np.float64)]
+    def __init__(self, x: np.ndarray, high: bool = True):
+        self.op = np.maximum if high else np.minimum
+        pad = -np.inf if high else np.inf
+        x = np.asarray(x, dtype=np.float64)
+        rows = [x]  # row k: op over x[t : t + 2**k]
         k = 1
         while 2 * k <= len(x):
-            prev = levels[-1]
-            levels.append(op(prev[:-k], prev[k:]))
+            rows.append(self.op(rows[-1][:-k], rows[-1][k:]))
             k *= 2
-        self.levels = levels
+        self.table = np.full((len(rows), len(x)), pad)  # (levels, T)
+        for i, row in enumerate(rows):
+            self.table[i, : len(row)] = row
 
     def __call__(self, s: np.ndarray, e: np.ndarray) -> np.ndarray:
-        n = np.maximum(e - s, 1)
-        k = np.floor(np.log2(n)).astype(np.int64)
-        out = np.empty(len(s))
-        for level in np.unique(k):
-            sel = k == level
-            table = self.levels[level]
-            out[sel] = self.op(table[s[sel]], table[e[sel] - (1 << level)])
-        return out
+        k = np.floor(np.log2(np.maximum(e - s, 1))).astype(np.int64)
+        return self.op(self.table[k, s], self.table[k, e - (1 << k)])
 
 
 def _count_in(events: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -292,7 +289,7 @@ class _Frames:
     def table(self, name: str, high: bool) -> _RangeTable:
         key = (name, high)
         if key not in self._tables:
-            self._tables[key] = _RangeTable(self.signal(name), np.maximum if high else np.minimum)
+            self._tables[key] = _RangeTable(self.signal(name), high)
         return self._tables[key]
 
 
@@ -938,6 +935,8 @@ def _best_split(f: _Frames, actions: Sequence[Action]) -> list[tuple[int, int]]:
     that ends at bounds[b]; a part that passes outweighs any number of passed checks.
     """
     n, t = len(actions), f.n
+    if n == 1:
+        return [(0, t)]
     # Candidate boundaries: the clip's ends and grid points leaving MIN_PART on either side,
     # never inside a flight phase.
     bounds = np.unique([0, *range(GRID * -(-MIN_PART // GRID), t - MIN_PART + 1, GRID), t])
