@@ -197,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.set_defaults(func=cmd_data_preview)
 
     # Subsystems add their own commands below, one line each.
+    __import__("easytune_engine.eval.cli", fromlist=["add_commands"]).add_commands(sub)
     return parser
 
 
