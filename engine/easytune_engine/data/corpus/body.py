@@ -169,7 +169,10 @@ def reachable_pelvis_height(track: PoseTrack, body: Body) -> np.ndarray:
         moving = np.zeros(len(ankle), dtype=bool)
         moving[1:] |= step > 0.002
         moving[:-1] |= step > 0.002
-        moving |= ankle[:, 1] > ankle[:, 1].min() + 0.12
+        # lifted: well above the lowest this ankle gets within +-1 s (the ground may rise: step_up)
+        padded = np.pad(ankle[:, 1], 20, mode="edge")
+        ground = np.min(np.stack([padded[i : i + len(ankle)] for i in range(41)]), axis=0)
+        moving |= ankle[:, 1] > ground + 0.12
         hip_xz = track.pelvis + _apply(
             _rot_y(track.yaw), np.array([sign * body.hip_half_width, 0.0, 0.0])
         )

@@ -104,7 +104,8 @@ def plan_steps(
             first_landing = end
         elif k == 1:  # ... and the trailing foot follows as soon as it has landed
             start = min(first_landing + 1.0, start)
-        land = n - 1 if k >= steps - 2 else int(round(min(centre + period, span)))
+        # land a little before mid-stance: short reach in front, the heel roll covers the back
+        land = n - 1 if k >= steps - 2 else int(round(min(centre + 0.8 * period, span)))
         target = (nominal_l if left else nominal_r)[land].copy()
         target_yaw = float(yaw[land])
         old, old_yaw = planted[left], planted_yaw[left]
@@ -156,7 +157,7 @@ def plan_steps(
     return track
 
 
-HEEL_OFF_MAX = 0.6  # rad: how far the heel rolls up over the planted toes in late stance
+HEEL_OFF_MAX = 0.9  # rad: how far the heel rolls up over the planted toes in late stance
 
 
 def _heel_off(track: PoseTrack, body: Body, left: bool, swing_u: np.ndarray) -> None:
@@ -170,7 +171,7 @@ def _heel_off(track: PoseTrack, body: Body, left: bool, swing_u: np.ndarray) -> 
     toe = track.toe_l if left else track.toe_r
     forward = np.stack([np.sin(track.yaw), np.zeros_like(track.yaw), np.cos(track.yaw)], -1)
     behind = np.sum((track.pelvis - ankle) * forward, axis=-1)  # (n,) hip ahead of the ankle
-    roll = HEEL_OFF_MAX * smoothstep((behind - 0.12) / 0.3)
+    roll = HEEL_OFF_MAX * smoothstep((behind - 0.05) / 0.4)
     stance = swing_u < 0
     # hold the roll reached at lift-off and release it over the first part of the swing
     lift_off = np.zeros_like(roll)

@@ -140,7 +140,8 @@ def yaw_rotate(yaw: np.ndarray | float, v: np.ndarray) -> np.ndarray:
 def hang(lean: np.ndarray) -> np.ndarray:
     """Chest-frame direction that points straight down in the world while the torso leans."""
     lean = np.asarray(lean, dtype=np.float64)
-    return np.stack([np.zeros_like(lean), -np.cos(lean), -np.sin(lean)], -1)
+    # the chest frame is pitched forward by `lean`; undo that pitch: R_x(-lean) @ (0, -1, 0)
+    return np.stack([np.zeros_like(lean), -np.cos(lean), np.sin(lean)], -1)
 
 
 def action_frames(action: Action, tempo: float) -> int:
