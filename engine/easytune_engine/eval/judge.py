@@ -109,9 +109,13 @@ def _oracle(items: list[tuple[np.ndarray, object]]) -> M.Estimate | None:
 
 
 def _repeat_rows(
-    draws, ref_mu, ref_cov, repeats: int, rng: np.random.Generator
+    draws, ref_mu, ref_cov, repeats: int, rng: np.random.Generator, bootstrap_fid: bool = False
 ) -> dict[str, M.Estimate]:
-    """R@1-3, FID, MM-Dist, Diversity over `repeats` draws of (text, motion) embeddings."""
+    """R@1-3, FID, MM-Dist, Diversity over `repeats` draws of (text, motion) embeddings.
+
+    Each repetition regroups the pairs at random for R-Precision. bootstrap_fid: for a fixed set
+    (generated motions), repetitions after the first fit FID on a bootstrap resample of it.
+    """
     rows: dict[str, list[float]] = {
         k: [] for k in ("R@1", "R@2", "R@3", "FID", "MM-Dist", "Diversity")
     }
@@ -121,7 +125,8 @@ def _repeat_rows(
             order = rng.permutation(len(t))
             for k, v in enumerate(M.r_precision(t[order], m[order], 3)):
                 rows[f"R@{k + 1}"].append(float(v))
-        rows["FID"].append(M.frechet_distance(*M.gaussian(m), ref_mu, ref_cov))
+        m_fid = m[rng.choice(len(m), len(m))] if bootstrap_fid and r > 0 else m
+        rows["FID"].append(M.frechet_distance(*M.gaussian(m_fid), ref_mu, ref_cov))
         rows["MM-Dist"].append(M.mm_dist(t, m))
         rows["Diversity"].append(M.diversity(m, rng))
     return {k: M.confidence(v) for k, v in rows.items() if v}
@@ -191,12 +196,11 @@ def evaluate_generated(
     motion_emb = embed_features(model, [m.features for m in motions])
 
     def draws(r: int):
-        if r == 0:
-            return text_emb, motion_emb
-        pick = rng.choice(len(motions), len(motions))  # bootstrap the fixed set
-        return text_emb[pick], motion_emb[pick]
+        return text_emb, motion_emb  # a fixed set: repetitions regroup and resample it
 
-    metrics: dict[str, M.Estimate | None] = dict(_repeat_rows(draws, ref_mu, ref_cov, repeats, rng))
+    metrics: dict[str, M.Estimate | None] = dict(
+        _repeat_rows(draws, ref_mu, ref_cov, repeats, rng, bootstrap_fid=True)
+    )
     for key in ("R@1", "R@2", "R@3"):
         metrics.setdefault(key, None)  # fewer than 32 motions
     metrics["MultiModality"] = _multimodality(motions, motion_emb, repeats, rng)
