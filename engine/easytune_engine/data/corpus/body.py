@@ -231,7 +231,15 @@ def pose_to_joints(track: PoseTrack, body: Body) -> np.ndarray:
             r_yaw, np.array([sign * body.hip_half_width, -body.hip_drop, 0.0])
         )
         foot_frame = _rot_y(foot_yaw)
-        pole = _apply(foot_frame, np.array([0.15 * sign, 0.6, 1.0]))
+        # knee direction: perpendicular to the hip->ankle line within the leg's sagittal plane,
+        # forward of it (a hanging leg bends its knee forward, a kicking one upward, a trailing one
+        # forward-down), so the knee never flips sideways whatever the leg's pitch
+        forward = _apply(foot_frame, np.array([0.0, 0.0, 1.0]))
+        lateral = _apply(foot_frame, np.array([1.0, 0.0, 0.0]))
+        leg = _unit(target - joints[:, hip])
+        d_fwd = np.sum(leg * forward, -1, keepdims=True)
+        d_up = leg[:, 1:2]
+        pole = -d_up * forward + d_fwd * np.array([0.0, 1.0, 0.0]) + 0.15 * sign * lateral
         knee_pos, ankle_pos = solve_two_bone(joints[:, hip], target, pole, body.thigh, body.shin)
         joints[:, knee] = knee_pos
         joints[:, ankle] = ankle_pos

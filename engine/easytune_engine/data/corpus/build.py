@@ -33,7 +33,7 @@ from .captions import caption_program
 from .program import program_to_dict
 from .synth import sample_body, sample_program, synthesize
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2  # bump whenever the synthesiser or the captions change what is built
 SPLIT_FRACTIONS = {"train": 0.85, "val": 0.05, "test": 0.10}
 
 

@@ -181,7 +181,7 @@ def _heel_off(track: PoseTrack, body: Body, left: bool, swing_u: np.ndarray) -> 
             current = roll[f]
             lift_off[f] = current
         else:
-            lift_off[f] = current * (1.0 - smoothstep(swing_u[f] / 0.35))
+            lift_off[f] = current * (1.0 - smoothstep(swing_u[f] / 0.6))
     flat = np.array([0.0, -0.06, body.foot_forward])
     c, s = np.cos(lift_off), np.sin(lift_off)
     # foot vector pitched toes-down by `lift_off`, in the foot's own frame

@@ -51,8 +51,8 @@ class Gait:
 
 
 WALK = Gait(0.55, 0.85, 0.09, 0.025, 0.05, 0.9, 0.15, ref_speed=1.3, heel_off=True, max_step=0.75)
-JOG = Gait(0.36, 1.3, 0.12, -0.04, 0.12, 1.1, 0.9, ref_speed=2.4, heel_off=True, max_step=1.2)
-RUN = Gait(0.31, 1.45, 0.17, -0.06, 0.2, 1.3, 1.2, ref_speed=3.7, heel_off=True, max_step=1.7)
+JOG = Gait(0.36, 1.4, 0.12, -0.04, 0.12, 1.1, 0.9, ref_speed=2.4, heel_off=True, max_step=1.2)
+RUN = Gait(0.31, 1.6, 0.17, -0.06, 0.2, 1.3, 1.2, ref_speed=3.7, heel_off=True, max_step=1.7)
 BACKWARD = Gait(0.6, 0.85, 0.07, 0.02, -0.04, 0.6, 0.15, ref_speed=0.85, max_step=0.5)
 SIDE = Gait(0.55, 0.75, 0.06, 0.015, 0.0, 0.1, 0.15)
 TURN = Gait(0.45, 0.8, 0.06, 0.01, 0.0, 0.1, 0.15)

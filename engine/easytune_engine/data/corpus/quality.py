@@ -24,7 +24,7 @@ class Sanity:
     """Physical checks of one clip (T, 22, 3)."""
 
     min_height_m: float  # lowest joint relative to the clip's floor estimate (foot level)
-    foot_slide_m_s: float  # fastest horizontal motion of a toe joint while it is on the floor
+    foot_slide_m_s: float  # fastest horizontal motion of a toe joint inside a floor contact
     bone_length_spread_m: float  # max over bones of (max - min) length within the clip
     max_joint_speed_m_s: float  # fastest joint
 
@@ -38,7 +38,12 @@ def sanity(joints: np.ndarray, floor: float = 0.0, contact_height: float = 0.01)
     slide = 0.0
     for toe in (10, 11):
         height = joints[:, toe, 1] - floor
-        planted = (height[1:] < contact_height) & (height[:-1] < contact_height)
+        # inside a contact phase: on the floor the frame before, during and after the step, so the
+        # frame where the toe pushes off (it rises and travels at once) is not counted as a slide
+        low = height < contact_height
+        planted = low[:-1] & low[1:]
+        planted[1:] &= low[:-2]
+        planted[:-1] &= low[2:]
         horizontal = np.linalg.norm(np.diff(joints[:, toe, [0, 2]], axis=0), axis=-1) * FPS
         if planted.any():
             slide = max(slide, float(horizontal[planted].max()))
