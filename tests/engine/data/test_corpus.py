@@ -80,9 +80,9 @@ def test_every_clip_is_physically_sane(corpus: Path) -> None:
         joints = np.load(corpus / "new_joints" / f"{cid}.npy").astype(np.float64)
         s = sanity(joints)
         assert s.min_height_m >= -0.01, (cid, s)
-        assert s.foot_slide_m_s <= 0.15, (cid, s)
+        assert s.foot_slide_m_s <= 0.02, (cid, s)
         assert s.bone_length_spread_m < 1e-4, (cid, s)
-        assert s.max_joint_speed_m_s <= 13.0, (cid, s)
+        assert s.max_joint_speed_m_s <= 12.0, (cid, s)
 
 
 def _digest(root: Path) -> str:

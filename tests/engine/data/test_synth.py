@@ -26,12 +26,12 @@ from easytune_engine.data.corpus.synth import (
     synthesize,
 )
 
-# Human limits used throughout: feet never below the floor by more than 1 cm, a toe on the floor
-# moves less than 15 cm/s (under 8 mm a frame), bones keep their length, no joint faster than
-# 13 m/s (the swing foot of a fast run peaks near 12.5 m/s).
+# Human limits used throughout: feet never below the floor by more than 1 cm, a toe inside a floor
+# contact moves less than 2 cm/s (1 mm a frame: it is planted), bones keep their length, no joint
+# faster than 12 m/s (the swing foot of the fastest runs peaks near 11.3 m/s).
 FLOOR_TOLERANCE_M = -0.01
-SLIDE_LIMIT_M_S = 0.15
-SPEED_LIMIT_M_S = 13.0
+SLIDE_LIMIT_M_S = 0.02
+SPEED_LIMIT_M_S = 12.0
 
 
 def _single(kind: str, rng: np.random.Generator) -> tuple[Program, np.ndarray]:
@@ -121,3 +121,20 @@ def test_synthesis_is_deterministic() -> None:
 
     np.testing.assert_array_equal(make(11), make(11))
     assert not np.array_equal(make(11), make(12))
+
+
+def test_sanity_measures_catch_sliding_sinking_and_stretching() -> None:
+    """The physical checks above can fail: feed them broken motion."""
+    rng = np.random.default_rng(5)
+    _, joints = _single("idle", rng)
+    assert sanity(joints).foot_slide_m_s <= SLIDE_LIMIT_M_S
+    drifting = joints.copy()
+    drifting[..., 0] += 0.01 * np.arange(len(joints))[:, None]  # whole body skates at 0.2 m/s
+    assert sanity(drifting).foot_slide_m_s == pytest.approx(0.2, abs=0.01)
+    sunk = joints.copy()
+    sunk[:, 10, 1] -= 0.05
+    assert sanity(sunk).min_height_m < FLOOR_TOLERANCE_M
+    stretched = joints.copy()
+    stretched[10:, 20] += np.array([0.0, 0.0, 0.05])  # a wrist leaves its forearm
+    assert sanity(stretched).bone_length_spread_m > 0.01
+    assert sanity(stretched).max_joint_speed_m_s > 0.9
