@@ -30,14 +30,22 @@ class Sanity:
 
 
 def sanity(joints: np.ndarray, floor: float = 0.0, contact_height: float = 0.01) -> Sanity:
-    """Measure a clip: joints (T, 22, 3) with the floor at `floor` (0 for corpus clips)."""
+    """Measure a clip: joints (T, 22, 3) with the floor at `floor` (0 for corpus clips).
+
+    A toe counts as planted where it stays within `contact_height` of its resting level.
+    """
     parents = np.array(PARENTS)
     parents[0] = 0
     lengths = np.linalg.norm(joints - joints[:, parents], axis=-1)[:, 1:]  # (T, 21)
     speed = np.linalg.norm(np.diff(joints, axis=0), axis=-1) * FPS  # (T-1, 22)
     slide = 0.0
     for toe in (10, 11):
-        height = joints[:, toe, 1] - floor
+        # height above the lowest this toe gets within +-1 s: its resting level on whatever it
+        # stands on (the floor, or a platform after step_up)
+        y = joints[:, toe, 1]
+        padded = np.pad(y, 20, mode="edge")
+        rest = np.min(np.stack([padded[i : i + len(y)] for i in range(41)]), axis=0)
+        height = y - rest
         # inside a contact phase: on the floor the frame before, during and after the step, so the
         # frame where the toe pushes off (it rises and travels at once) is not counted as a slide
         low = height < contact_height
