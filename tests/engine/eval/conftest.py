@@ -20,6 +20,6 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_evaluator(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("evaluator") / "tiny.safetensors"
-    cfg = TrainConfig(batch_size=16, lr=2e-3, epochs=12, minutes=1.0, eval_every=4, threads=1)
+    cfg = TrainConfig(batch_size=16, lr=2e-3, epochs=12, minutes=60.0, eval_every=4, threads=1)
     train_evaluator(tiny_corpus, out, PRESETS["tiny"], cfg, preset="tiny")
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,22 @@ def test_margin_loss_terms() -> None:
     assert pos.item() == pytest.approx((25.0 + 0.0) / 2)
     # negatives: d(t0, m1) = 20 (past the margin), d(t1, m0) = sqrt(17^2 + 4^2) > 10: both zero
     assert neg.item() == pytest.approx(0.0)
+
+
+def test_shipped_weights_match_their_manifest() -> None:
+    import json
+
+    from easytune_engine.eval.cli import WEIGHTS
+
+    manifest = json.loads(WEIGHTS.with_name("evaluator.manifest.json").read_text())
+    model = load_evaluator(WEIGHTS)
+    assert manifest["payload_sha256"] == load_checkpoint_hash(WEIGHTS)
+    assert manifest["config"] == dataclasses.asdict(model.cfg)
+    assert manifest["metrics"]["real_data_row"]["R@1"] >= 0.60
+
+
+def load_checkpoint_hash(path: Path) -> str:
+    from easytune_engine.checkpoint import load_checkpoint
+    from easytune_engine.eval.evaluator import CHECKPOINT_KIND
+
+    return load_checkpoint(path, CHECKPOINT_KIND).sha256
