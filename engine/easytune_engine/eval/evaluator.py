@@ -24,7 +24,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from easytune_engine.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from easytune_engine.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_state_strict,
+    save_checkpoint,
+)
 from easytune_engine.eval.vectorizer import POS_TAGS, TextBatch, Vocabulary
 from easytune_engine.motion.normalize import FEATURE_SLICES
 
@@ -185,15 +190,11 @@ def load_evaluator(path: Path) -> Evaluator:
     cfg = ckpt.config_as(EvaluatorConfig)
     words = ckpt.extra.get("vocab")
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-        from easytune_engine.checkpoint import CheckpointError
-
         raise CheckpointError(f"{path}: checkpoint has no vocabulary list")
     vocab = Vocabulary(tuple(words), cfg.hash_buckets, cfg.max_tokens)
     state = dict(ckpt.state)
     mean, std = state.pop("norm.mean", None), state.pop("norm.std", None)
     if mean is None or std is None or mean.shape != (FEATURE_DIM,) or std.shape != (FEATURE_DIM,):
-        from easytune_engine.checkpoint import CheckpointError
-
         raise CheckpointError(f"{path}: checkpoint lacks a (263,) normalisation Mean/Std")
     model = Evaluator(cfg, vocab, mean.float().numpy(), std.float().numpy())
     state["mean"], state["std"] = mean.float(), std.float()
