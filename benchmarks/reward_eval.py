@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict
@@ -95,6 +96,7 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/reward_eval", help="folder for stores and checkpoints")
     ap.add_argument("--out", default="benchmarks/results/reward_eval.json")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows up when piped to a file
     torch.set_num_threads(args.threads)
     root = resolve_data(args.data)
     work = Path(args.work)
