@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 
 import numpy as np
 import pytest
@@ -465,13 +464,10 @@ def test_deterministic_given_rng() -> None:
     assert a != c
 
 
-def test_throughput() -> None:
+def test_captions_thousands_of_programs_without_failure() -> None:
+    """Speed is measured in benchmarks/corpus_build.py, not asserted here; this checks scale."""
     rng = np.random.default_rng(13)
     programs = [random_program(rng) for _ in range(1000)]
-    best = 0.0
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for p in programs:
-            caption_program(p, rng, 4)
-        best = max(best, len(programs) / (time.perf_counter() - t0))
-    assert best >= 5000, f"{best:.0f} programs/s"
+    lines = [c.to_line() for p in programs for c in caption_program(p, rng, 4)]
+    assert len(lines) >= 4000
+    assert all(line.count("#") == 3 for line in lines)
