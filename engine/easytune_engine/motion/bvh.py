@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +42,8 @@ import numpy as np
 
 from easytune_engine.motion import ik, skeleton
 from easytune_engine.motion.quaternion import qto_matrix
+
+from ..fileio import atomic_write_bytes
 
 ROOT_ROTATION_ORDER = "ZXY"
 JOINT_ROTATION_ORDER = "ZYX"
@@ -229,18 +230,4 @@ def write_bvh(
     path: str | os.PathLike[str], joints: np.ndarray, fps: float = 20.0, unit: str = "cm"
 ) -> None:
     """Write a clip (T, 22, 3) of joint positions (metres, Y up) as a BVH file, atomically."""
-    _write_atomic(Path(path), bvh_text(joints, fps, unit).encode("ascii"))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync it, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(Path(path), bvh_text(joints, fps, unit).encode("ascii"))

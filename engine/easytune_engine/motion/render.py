@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +24,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from easytune_engine.motion import skeleton
+
+from ..fileio import atomic_write_bytes
 
 _J = skeleton.NUM_JOINTS
 
@@ -278,18 +279,4 @@ def render_gif(
         loop=0,
         optimize=False,
     )
-    _write_atomic(Path(path), buffer.getvalue())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync it, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(Path(path), buffer.getvalue())
