@@ -21,7 +21,6 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-
 FORMAT_VERSION = 1
 C = TypeVar("C")
 
