@@ -24,6 +24,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
 from ..diffusion.schedules import NoiseSchedule
+from ..layers import pre_norm_transformer
 from ..text.encoder import TextEncoder, TextEncoderConfig, check_prompts
 
 FEATURE_DIM = 263
@@ -152,16 +153,9 @@ class MotionEncoder(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
         n_tokens = math.ceil(config.max_frames / k)
         self.pos_emb = nn.Parameter(torch.randn(n_tokens, d) * 0.02)
-        layer = nn.TransformerEncoderLayer(
-            d,
-            config.heads,
-            config.ff_mult * d,
-            config.dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
+        self.transformer = pre_norm_transformer(
+            d, config.heads, config.ff_mult, config.dropout, config.layers
         )
-        self.transformer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

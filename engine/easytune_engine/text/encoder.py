@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from ..layers import pre_norm_transformer
 from .tokenizer import TokenBatch, Tokenizer, TokenizerConfig
 
 MAX_PROMPT_CHARS = 400  # longer prompts are refused (the encoder reads at most max_tokens anyway)
@@ -101,16 +102,9 @@ class TextEncoder(nn.Module):
         self.word_emb = nn.Embedding(self.tokenizer.vocab_size, d, padding_idx=0)
         self.ngram_emb = nn.EmbeddingBag(config.num_buckets, d, mode="sum", padding_idx=0)
         self.pos_emb = nn.Parameter(torch.randn(config.max_tokens, d) * 0.02)
-        layer = nn.TransformerEncoderLayer(
-            d,
-            config.heads,
-            config.ff_mult * d,
-            config.dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
+        self.transformer = pre_norm_transformer(
+            d, config.heads, config.ff_mult, config.dropout, config.layers
         )
-        self.transformer = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
 
     @property
