@@ -199,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Subsystems add their own commands below, one line each.
     __import__("easytune_engine.eval.cli", fromlist=["add_commands"]).add_commands(sub)
     __import__("easytune_engine.reward.cli", fromlist=["add_commands"]).add_commands(sub)
+    __import__("easytune_engine.training.cli", fromlist=["add_commands"]).add_commands(sub)
+    __import__("easytune_engine.generate", fromlist=["add_commands"]).add_commands(sub)
     return parser
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -19,3 +23,12 @@ def pre_norm_transformer(
         norm_first=True,
     )
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of steps t (B,) (integer or real, e.g. a guidance scale) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    return F.pad(emb, (0, dim % 2))

@@ -4,9 +4,10 @@
                          [--evaluator FILE] [--corpus DIR] [--seed 0]
 
 DIR is either a HumanML3D-format directory (real data: its split is judged, the papers'
-"real" row; FID against its train split) or a generated-motions directory (`eval/motions.py`;
-FID against the real test split of `--corpus`, the built-in corpus by default). Passing a backbone
-checkpoint to generate from comes with generation. Heavy imports wait until the command runs.
+"real" row; FID against its train split), a generated-motions directory (`eval/motions.py`;
+FID against the real test split of `--corpus`, the built-in corpus by default), or a backbone
+(a shipped name mdm|mld|lcm, or a checkpoint file): it generates for --samples test
+prompts first. Heavy imports wait until the command runs.
 """
 
 from __future__ import annotations
@@ -46,14 +47,13 @@ def run(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
     target = Path(args.motions).expanduser()
-    if target.is_file():
-        raise ValueError(
-            f"{target} is a file: evaluating a backbone checkpoint directly comes with generation "
-            "(no backbone checkpoints yet); pass a HumanML3D directory or a generated-motions "
-            "directory (motions.json + <id>.npy, see easytune_engine/eval/motions.py)"
-        )
+    if args.motions in ("mdm", "mld", "lcm") or target.is_file():
+        return _run_backbone(args)
     if not target.is_dir():
-        raise ValueError(f"{target}: no such motions directory or model checkpoint")
+        raise ValueError(
+            f"{target}: no such motions directory or model checkpoint "
+            "(or a shipped backbone name: mdm, mld, lcm)"
+        )
     model = load_evaluator(Path(args.evaluator) if args.evaluator else default_evaluator())
     torch.set_num_threads(max(1, args.threads))
     if _is_humanml3d(target, args.split):
@@ -78,6 +78,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_backbone(args: argparse.Namespace) -> int:
+    """`--motions mdm|mld|lcm|CHECKPOINT`: generate for test prompts, then judge."""
+    import torch
+
+    from easytune_engine.data.corpus.build import default_corpus_dir
+    from easytune_engine.eval.backbone import evaluate_backbone
+    from easytune_engine.eval.evaluator import load_evaluator
+    from easytune_engine.models.pipeline import MotionGenerator
+
+    if args.samples < 32:
+        raise ValueError(f"--samples must be >= 32 (one R-Precision group), got {args.samples}")
+    torch.set_num_threads(max(1, args.threads))
+    corpus = Path(args.corpus).expanduser() if args.corpus else default_corpus_dir()
+    evaluator = load_evaluator(Path(args.evaluator) if args.evaluator else default_evaluator())
+    generator = MotionGenerator.load(args.motions)
+    sampling = {
+        k: v
+        for k, v in (("steps", args.steps), ("guidance", args.guidance), ("sampler", args.sampler))
+        if v is not None
+    }
+    report = evaluate_backbone(
+        generator,
+        corpus,
+        evaluator,
+        samples=args.samples,
+        repeats=args.repeats,
+        seed=args.seed,
+        mm_texts=args.mm_texts,
+        keep=Path(args.keep) if args.keep else None,
+        **sampling,
+    )
+    out = report.as_json() | {"evaluator": str(args.evaluator or WEIGHTS)}
+    print(report.table(), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(out))
+    return 0
+
+
 def add_commands(sub) -> None:
     """Register `eval` on the top-level subparsers."""
     p = sub.add_parser("eval", help="judge real or generated motions with the evaluator")
@@ -89,4 +127,11 @@ def add_commands(sub) -> None:
     p.add_argument("--corpus", help="real corpus for FID and program ids (default: built-in)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    g = p.add_argument_group("judging a backbone (--motions mdm|mld|lcm|CHECKPOINT)")
+    g.add_argument("--samples", type=int, default=1024, help="test prompts (default 1024)")
+    g.add_argument("--mm-texts", type=int, default=32, help="prompts for MultiModality (x10)")
+    g.add_argument("--steps", type=int, help="sampling steps (default: the backbone's)")
+    g.add_argument("--guidance", type=float, help="guidance scale (default: the backbone's)")
+    g.add_argument("--sampler", help="ddpm, ddim or lcm (default: the backbone's)")
+    g.add_argument("--keep", help="keep the generated motions in this directory")
     p.set_defaults(func=run)

@@ -182,8 +182,12 @@ def write_motions(
     root: str | Path,
     motions: Sequence[tuple[str, np.ndarray, str]],
     programs: Sequence[Program | None] | None = None,
+    extra: Sequence[dict] | None = None,
 ) -> Path:
-    """Write (id, features (T, 263) or joints (T, 22, 3), prompt) triples in this format."""
+    """Write (id, features (T, 263) or joints (T, 22, 3), prompt) triples in this format.
+
+    extra: per motion, more entry fields (e.g. "tokens", "program_id").
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -192,6 +196,8 @@ def write_motions(
         entry: dict = {"id": mid, "text": text}
         if programs is not None and programs[n] is not None:
             entry["program"] = program_to_dict(programs[n])
+        if extra is not None:
+            entry |= extra[n]
         entries.append(entry)
     doc = {"format": FORMAT, "version": VERSION, "fps": 20, "motions": entries}
     (root / "motions.json").write_text(json.dumps(doc, indent=1) + "\n")

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
 from ..diffusion.schedules import NoiseSchedule
-from ..layers import pre_norm_transformer
+from ..layers import pre_norm_transformer, timestep_embedding
 from ..text.encoder import TextEncoder, TextEncoderConfig, check_prompts
 
 FEATURE_DIM = 263
@@ -78,15 +78,6 @@ PRESETS: dict[str, RewardConfig] = {
         text=TextEncoderConfig(width=128, layers=3, heads=4),
     ),
 }
-
-
-def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal embedding of integer steps t (B,) -> (B, dim) (Ho et al. 2020)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
-    args = t.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    return F.pad(emb, (0, dim % 2))
 
 
 def check_motion(

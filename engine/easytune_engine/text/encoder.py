@@ -143,4 +143,5 @@ def load_text_encoder(path: str | Path | None = None, device: str = "cpu") -> Te
     model = load_reward_model(path, device=device)
     enc = model.text_encoder
     enc.requires_grad_(False)
+    enc.source_sha256 = model.checkpoint_sha256  # type: ignore[attr-defined]  # backbones record it
     return enc.eval()

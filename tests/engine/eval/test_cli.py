@@ -65,7 +65,7 @@ def test_plain_table_without_json(tiny_corpus: Path, tiny_evaluator: Path, capsy
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
-        ("model", "no backbone checkpoints yet"),
+        ("model", "not a readable safetensors checkpoint"),
         ("empty", "missing motions.json"),
         ("missing", "no such motions directory"),
     ],

@@ -1,0 +1,104 @@
+"""Motion VAE for the latent backbones: a transformer with learned distribution tokens (MLD).
+
+Encoder:  (B, T, 263) --2 strided convs (x4 fewer frames)--> (B, T/4, W) + pos
+          [2L distribution tokens; frame tokens] --transformer--> first 2L outputs -> μ, log σ²
+          of L latent tokens of size d: z (B, L, d).
+Decoder:  [z tokens -> W; T/4 positional query tokens] --transformer--> queries
+          --2 transposed convs--> (B, T, W) --Linear--> (B, T, 263), zero after each length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import pre_norm_transformer
+from ..motion.features import FEATURE_DIM
+from .base import MAX_FRAMES, length_mask
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    width: int = 256
+    enc_layers: int = 3
+    dec_layers: int = 3
+    heads: int = 4
+    ff_mult: int = 2
+    dropout: float = 0.1
+    latent_tokens: int = 4  # L
+    latent_dim: int = 32  # d
+    kl_weight: float = 1e-4  # MLD's λ_KL
+
+    def __post_init__(self) -> None:
+        if self.width % self.heads:
+            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+        if self.latent_tokens < 1 or self.latent_dim < 1:
+            raise ValueError("latent_tokens and latent_dim must be >= 1")
+
+
+DOWN = 4  # frames per encoder token (two stride-2 convolutions)
+
+
+class MotionVAE(nn.Module):
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        w, n_tok = c.width, math.ceil(MAX_FRAMES / DOWN)
+        self.down = nn.Sequential(
+            nn.Conv1d(FEATURE_DIM, w, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv1d(w, w, 4, stride=2, padding=1),
+        )
+        self.dist_tokens = nn.Parameter(torch.randn(2 * c.latent_tokens, w) * 0.02)
+        self.enc_pos = nn.Parameter(torch.randn(n_tok, w) * 0.02)
+        self.encoder = pre_norm_transformer(w, c.heads, c.ff_mult, c.dropout, c.enc_layers)
+        self.enc_norm = nn.LayerNorm(w)
+        self.to_latent = nn.Linear(w, c.latent_dim)
+        self.from_latent = nn.Linear(c.latent_dim, w)
+        self.latent_pos = nn.Parameter(torch.randn(c.latent_tokens, w) * 0.02)
+        self.queries = nn.Parameter(torch.randn(n_tok, w) * 0.02)
+        self.decoder = pre_norm_transformer(w, c.heads, c.ff_mult, c.dropout, c.dec_layers)
+        self.dec_norm = nn.LayerNorm(w)
+        self.up = nn.Sequential(
+            nn.ConvTranspose1d(w, w, 4, stride=2, padding=1),
+            nn.GELU(),
+            nn.ConvTranspose1d(w, w, 4, stride=2, padding=1),
+            nn.GELU(),
+        )
+        self.out = nn.Linear(w, FEATURE_DIM)
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, 263) normalised features -> (μ, log σ²), each (B, L, d)."""
+        b, frames, _ = x.shape
+        x = torch.where(length_mask(lengths, frames)[..., None], x, 0.0)
+        x = F.pad(x, (0, 0, 0, (-frames) % DOWN))
+        h = self.down(x.transpose(1, 2)).transpose(1, 2)  # (B, T/4, W)
+        n = h.shape[1]
+        h = h + self.enc_pos[:n]
+        two_l = self.dist_tokens.shape[0]
+        seq = torch.cat([self.dist_tokens.expand(b, -1, -1), h], dim=1)
+        tok_valid = torch.arange(n, device=x.device)[None] * DOWN < lengths[:, None]
+        keep = torch.cat([torch.ones(b, two_l, dtype=torch.bool, device=x.device), tok_valid], 1)
+        out = self.enc_norm(self.encoder(seq, src_key_padding_mask=~keep))
+        stats = self.to_latent(out[:, :two_l])  # (B, 2L, d)
+        mu, logvar = stats.chunk(2, dim=1)
+        return mu, logvar.clamp(-20.0, 10.0)
+
+    def decode(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, L, d) latents -> (B, max(lengths), 263) normalised features, zero after lengths."""
+        b = z.shape[0]
+        frames = int(lengths.max())
+        n = math.ceil(frames / DOWN)
+        lat = self.from_latent(z) + self.latent_pos  # (B, L, W)
+        seq = torch.cat([lat, self.queries[:n].expand(b, -1, -1)], dim=1)
+        tok_valid = torch.arange(n, device=z.device)[None] * DOWN < lengths[:, None]
+        keep = torch.cat(
+            [torch.ones(b, lat.shape[1], dtype=torch.bool, device=z.device), tok_valid], 1
+        )
+        h = self.dec_norm(self.decoder(seq, src_key_padding_mask=~keep))[:, lat.shape[1] :]
+        h = self.up(h.transpose(1, 2)).transpose(1, 2)[:, :frames]  # (B, T, W)
+        return self.out(h) * length_mask(lengths, frames)[..., None]

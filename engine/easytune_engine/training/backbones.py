@@ -1,0 +1,137 @@
+"""Train a backbone end to end: `train_backbone("mld", "default", corpus_dir, run_dir)`.
+
+Stages run in order and each resumes from `<run_dir>/train_state.safetensors`:
+- mdm: one stage;
+- mld: "vae" (the VAE alone), then the latent scale is measured, then "denoiser" (VAE frozen);
+- lcm: "lcm", consistency distillation from an MLD teacher (default: the shipped one), whose VAE,
+  latent scale and normalisation the student inherits.
+The result, `<run_dir>/model.safetensors`, is the EMA model with a manifest-ready `extra`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..data.humanml3d import load_split
+from ..models.base import Backbone
+from ..models.io import build_backbone, load_backbone, save_backbone
+from ..models.latent import LCM, MLD
+from ..text.encoder import load_text_encoder
+from .loop import STATE_KIND, Stage, TextCache, run_stage
+from .objectives import (
+    ConsistencyDistillation,
+    latent_eps_loss,
+    mdm_loss,
+    measure_latent_std,
+    vae_loss,
+)
+from .presets import get_preset
+
+STAGES = {"mdm": ("mdm",), "mld": ("vae", "denoiser"), "lcm": ("lcm",)}
+
+
+def _saved_stage(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    return load_checkpoint(path, STATE_KIND).config.get("stage")
+
+
+def _corpus_record(root: Path) -> dict:
+    info_path = root / "corpus.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        return {
+            "name": info.get("name"),
+            "version": info.get("version"),
+            "config": info.get("config"),
+        }
+    return {"name": "humanml3d-format", "path": str(root)}
+
+
+def _student_from_teacher(preset_model, teacher: Backbone) -> LCM:
+    if not isinstance(teacher, MLD) or isinstance(teacher, LCM):
+        raise ValueError("LCM distillation needs an MLD-style teacher checkpoint")
+    t, s = teacher.config, preset_model
+    if (t.vae, t.width, t.layers, t.heads) != (s.vae, s.width, s.layers, s.heads):
+        raise ValueError(
+            "the teacher's VAE/denoiser sizes differ from the LCM preset's; "
+            "distil from an MLD of the same preset"
+        )
+    student = LCM(preset_model, teacher.mean.numpy(), teacher.std.numpy())
+    missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("denoiser.w_mlp") for k in missing):
+        raise ValueError(f"teacher does not fit the student: {missing} {unexpected}")
+    return student
+
+
+def train_backbone(
+    name: str,
+    preset: str,
+    data_root: Path,
+    run_dir: Path,
+    *,
+    seed: int = 0,
+    teacher: str | Path = "mld",
+    progress: bool = True,
+    on_eval: Callable[[Backbone, int], dict] | None = None,
+    command: str | None = None,
+) -> Path:
+    """Train (or resume) and write `<run_dir>/model.safetensors`; returns its path."""
+    p = get_preset(name, preset)
+    run_dir = Path(run_dir)
+    split = load_split(data_root, "train")
+    encoder = load_text_encoder()
+    p = replace(p, model=replace(p.model, text_dim=encoder.width))  # condition on this encoder
+    cache = TextCache(encoder)
+    torch.manual_seed(seed)
+    distill = None
+    if name == "lcm":
+        teacher_model = load_backbone(teacher, text_encoder_sha256=encoder.source_sha256)
+        model: Backbone = _student_from_teacher(p.model, teacher_model)
+        model.vae.requires_grad_(False)
+        distill = ConsistencyDistillation(model, teacher_model, seed)
+    else:
+        model = build_backbone(name, p.model, split.mean, split.std)
+    state_path = run_dir / "train_state.safetensors"
+    order = STAGES[name]
+    saved = _saved_stage(state_path)
+    first = order.index(saved) if saved in order else 0
+    history = []
+    for stage_name in order[first:]:
+        cfg = p.stages[stage_name]
+        if stage_name == "mdm":
+            stage = Stage("mdm", model, mdm_loss(model, seed), cfg)
+        elif stage_name == "vae":
+            stage = Stage("vae", model.vae, vae_loss(model, seed), cfg)
+        elif stage_name == "denoiser":
+            if saved != "denoiser":  # fresh from the VAE stage: measure the latent scale once
+                model.latent_std.copy_(measure_latent_std(model, split, seed=seed))
+            model.vae.requires_grad_(False)
+            stage = Stage("denoiser", model.denoiser, latent_eps_loss(model, seed), cfg)
+        else:
+            assert distill is not None
+            stage = Stage("lcm", model.denoiser, distill.loss, cfg, distill.update_target)
+        evaluate = None if on_eval is None else (lambda step: on_eval(model, step))
+        history += run_stage(
+            stage, model, split, cache, run_dir, seed=seed, progress=progress, on_eval=evaluate
+        )
+    model.eval()
+    extra = {
+        "text_encoder_sha256": encoder.source_sha256,
+        "corpus": _corpus_record(Path(data_root)),
+        "preset": preset,
+        "seed": seed,
+        "stages": {s: vars(p.stages[s]) for s in order},
+        "reproduce": command or f"easytune-engine train --backbone {name} --preset {preset}",
+    }
+    if name == "lcm":
+        extra["teacher_sha256"] = getattr(distill.teacher, "checkpoint_sha256", None)
+    out = run_dir / "model.safetensors"
+    save_backbone(out, model, extra)
+    return out

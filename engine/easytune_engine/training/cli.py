@@ -1,0 +1,82 @@
+"""`easytune-engine train --backbone mdm|mld|lcm [--data builtin|PATH] [--preset tiny|default]`.
+
+    easytune-engine train --backbone mld --preset default --out runs/mld
+    easytune-engine train --backbone lcm --teacher runs/mld/model.safetensors --out runs/lcm
+
+Runs are resumable: run the same command again after an interruption. Heavy imports wait until
+the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+
+def _data_root(data: str) -> Path:
+    from easytune_engine.data.corpus.build import ensure_corpus
+
+    if data == "builtin":
+        return ensure_corpus()
+    root = Path(data).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"--data {data}: no such directory (or pass 'builtin')")
+    return root
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from easytune_engine.models.io import check_backbone_name
+    from easytune_engine.paths import data_home
+    from easytune_engine.training.backbones import train_backbone
+    from easytune_engine.training.presets import get_preset
+
+    check_backbone_name(args.backbone)
+    get_preset(args.backbone, args.preset)
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    root = _data_root(args.data)
+    out = Path(args.out) if args.out else data_home() / "runs" / f"{args.backbone}-{args.preset}"
+    on_eval = None
+    if args.eval_samples > 0:
+        from easytune_engine.eval.backbone import periodic_evaluator
+
+        on_eval = periodic_evaluator(root, samples=args.eval_samples, seed=args.seed)
+    command = "easytune-engine " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    path = train_backbone(
+        args.backbone,
+        args.preset,
+        root,
+        out,
+        seed=args.seed,
+        teacher=args.teacher,
+        progress=not args.quiet,
+        on_eval=on_eval,
+        command=command,
+    )
+    print(f"model -> {path}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Register `train` on the top-level subparsers."""
+    p = sub.add_parser("train", help="train a text-to-motion backbone (resumable)")
+    p.add_argument("--backbone", required=True, help="mdm, mld or lcm")
+    p.add_argument("--preset", default="default", help="tiny (tests) or default (what ships)")
+    p.add_argument("--data", default="builtin", help="'builtin' or a HumanML3D-format directory")
+    p.add_argument("--out", help="run directory (default: $EASYTUNE_HOME/runs/BACKBONE-PRESET)")
+    p.add_argument("--teacher", default="mld", help="lcm only: MLD teacher (default: shipped)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument(
+        "--eval-samples",
+        type=int,
+        default=0,
+        help="generate this many test prompts at each evaluation (0 = no periodic evaluation)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)

@@ -1,0 +1,297 @@
+"""One training loop for every backbone stage: AdamW, warm-up + cosine, clipping, EMA, resume.
+
+    stage = Stage(name="vae", module=model.vae, loss=vae_loss, config=StageConfig(steps=20000))
+    run_stage(stage, model, data, run_dir)
+
+A stage trains `stage.module`'s parameters with `stage.loss(batch, text, step) -> (loss, logs)`.
+Every `save_every` steps (and at the end) the whole training state goes to
+`<run_dir>/train_state.safetensors` atomically: the model, the EMA weights, AdamW's moments, the
+step, and both random generators, so a killed run resumes exactly where it last saved. At the end
+the EMA weights replace the module's (what ships is the EMA model).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..data.humanml3d import Batch, HumanML3DSplit, sample_batch
+from ..fileio import atomic_write_bytes
+
+STATE_KIND = "training_state"
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Optimisation settings of one stage."""
+
+    steps: int = 10000
+    batch_size: int = 64
+    lr: float = 2e-4
+    warmup: int = 500
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    save_every: int = 500
+    log_every: int = 50
+    eval_every: int = 0  # steps between evaluations (0 = only at the end)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+LossFn = Callable[[Batch, torch.Tensor, int], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass
+class Stage:
+    name: str
+    module: nn.Module  # whose parameters this stage trains (and averages)
+    loss: LossFn
+    config: StageConfig
+    after_step: Callable[[int], None] | None = None  # e.g. LCM's target-network update
+
+
+class TextCache:
+    """Pooled embeddings of captions from a frozen text encoder, computed once per caption."""
+
+    def __init__(self, encoder) -> None:
+        self.encoder = encoder
+        self._cache: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        missing = sorted({t for t in texts if t not in self._cache})
+        for i in range(0, len(missing), 256):
+            chunk = missing[i : i + 256]
+            pooled = self.encoder.encode(chunk).pooled.float()
+            for t, v in zip(chunk, pooled, strict=True):
+                self._cache[t] = v
+        return torch.stack([self._cache[t] for t in texts])
+
+
+def lr_at(step: int, c: StageConfig) -> float:
+    if step < c.warmup:
+        return c.lr * (step + 1) / c.warmup
+    p = (step - c.warmup) / max(1, c.steps - c.warmup)
+    return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+class EMA:
+    """Exponential moving average of a module's floating-point parameters."""
+
+    def __init__(self, module: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {n: p.detach().clone() for n, p in module.named_parameters()}
+
+    @torch.no_grad()
+    def update(self, module: nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))  # short warm-up of the average
+        for n, p in module.named_parameters():
+            self.shadow[n].lerp_(p.detach(), 1 - d)
+
+    @torch.no_grad()
+    def copy_to(self, module: nn.Module) -> None:
+        for n, p in module.named_parameters():
+            p.copy_(self.shadow[n])
+
+
+# ---------------------------------------------------------------------------------------------
+# Training state on disk
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, st in sd["state"].items():
+        for key, value in st.items():
+            tensors[f"opt.{idx}.{key}"] = torch.as_tensor(value)
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, groups: list) -> None:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("opt."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = value
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+@dataclass(frozen=True)
+class _StateConfig:  # what a training-state checkpoint records about its run
+    stage: str
+    step: int
+    done: bool
+
+
+def save_state(
+    path: Path,
+    stage: Stage,
+    model: nn.Module,
+    ema: EMA,
+    opt: torch.optim.Optimizer,
+    step: int,
+    rng: np.random.Generator,
+    done: bool,
+) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors |= {f"ema.{k}": v for k, v in ema.shadow.items()}
+    opt_tensors, opt_meta = _optimizer_tensors(opt)
+    tensors |= opt_tensors
+    tensors["torch_rng"] = torch.get_rng_state()
+    extra = {"numpy_rng": rng.bit_generator.state, "optimizer": opt_meta}
+    save_checkpoint(path, STATE_KIND, _StateConfig(stage.name, step, done), tensors, extra)
+
+
+def load_state(
+    path: Path,
+    stage: Stage,
+    model: nn.Module,
+    ema: EMA,
+    opt: torch.optim.Optimizer,
+    rng: np.random.Generator,
+) -> tuple[int, bool] | None:
+    """Restore a saved state of this stage: (step, done), or None when the file holds another."""
+    ckpt = load_checkpoint(path, STATE_KIND)
+    if ckpt.config.get("stage") != stage.name:
+        return None
+    model_state = {k[6:]: v for k, v in ckpt.state.items() if k.startswith("model.")}
+    own = model.state_dict()
+    if set(model_state) != set(own) or any(own[k].shape != v.shape for k, v in model_state.items()):
+        raise CheckpointError(f"{path}: the saved training state does not fit this model/preset")
+    model.load_state_dict(model_state)
+    for k in ema.shadow:
+        ema.shadow[k].copy_(ckpt.state[f"ema.{k}"])
+    _restore_optimizer(opt, ckpt.state, ckpt.extra["optimizer"]["param_groups"])
+    torch.set_rng_state(ckpt.state["torch_rng"])
+    rng.bit_generator.state = ckpt.extra["numpy_rng"]
+    return int(ckpt.config["step"]), bool(ckpt.config["done"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+def _progress(name: str, step: int, total: int, logs: dict, t0: float, first: int) -> None:
+    rate = (step - first) / max(time.time() - t0, 1e-9)
+    eta = (total - step) / max(rate, 1e-9)
+    msg = " ".join(f"{k} {v:.4f}" for k, v in logs.items())
+    sys.stderr.write(
+        f"\r[{name}] {step}/{total} {100 * step / total:5.1f}% {rate:5.2f} it/s "
+        f"eta {eta / 60:5.1f} min  {msg}   "
+    )
+    sys.stderr.flush()
+
+
+def run_stage(
+    stage: Stage,
+    model: nn.Module,
+    split: HumanML3DSplit,
+    text_cache: TextCache,
+    run_dir: Path,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    on_eval: Callable[[int], dict] | None = None,
+) -> list[dict]:
+    """Train one stage (resuming from `run_dir` when its saved state is of this stage)."""
+    c = stage.config
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state_path = run_dir / "train_state.safetensors"
+    log_path = run_dir / "log.jsonl"
+    rng = np.random.default_rng([seed, sum(map(ord, stage.name))])
+    torch.manual_seed(seed)
+    params = [p for p in stage.module.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": c.weight_decay},
+            {"params": no_decay, "weight_decay": 0},
+        ],
+        lr=c.lr,
+    )
+    ema = EMA(stage.module, c.ema_decay)
+    start = 0
+    if state_path.is_file():
+        restored = load_state(state_path, stage, model, ema, opt, rng)
+        if restored is not None:
+            start, done = restored
+            if done:
+                ema.copy_to(stage.module)
+                return []
+    history: list[dict] = []
+    model.train()
+    t0 = time.time()
+    logs: dict[str, float] = {}
+    for step in range(start, c.steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, c)
+        batch = sample_batch(split, c.batch_size, rng, mean=split.mean, std=split.std)
+        loss, logs = stage.loss(batch, text_cache(batch.texts), step)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"[{stage.name}] loss became {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, c.grad_clip))
+        opt.step()
+        ema.update(stage.module, step)
+        if stage.after_step is not None:
+            stage.after_step(step)
+        done_steps = step + 1
+        if done_steps % c.log_every == 0 or done_steps == c.steps:
+            entry = {"stage": stage.name, "step": done_steps, "lr": lr_at(step, c)} | logs
+            entry["seconds"] = round(time.time() - t0, 1)
+            if on_eval is not None and c.eval_every and done_steps % c.eval_every == 0:
+                entry |= _evaluate_with_ema(stage, ema, model, on_eval, done_steps)
+            history.append(entry)
+            with open(log_path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+            if progress:
+                _progress(stage.name, done_steps, c.steps, logs, t0, start)
+        if done_steps % c.save_every == 0 and done_steps < c.steps:
+            save_state(state_path, stage, model, ema, opt, done_steps, rng, done=False)
+    if progress:
+        sys.stderr.write("\n")
+    save_state(state_path, stage, model, ema, opt, c.steps, rng, done=True)
+    ema.copy_to(stage.module)
+    model.eval()
+    return history
+
+
+def _evaluate_with_ema(stage: Stage, ema: EMA, model: nn.Module, on_eval, step: int) -> dict:
+    """Evaluate the EMA weights, then put the live weights back."""
+    live = {n: p.detach().clone() for n, p in stage.module.named_parameters()}
+    ema.copy_to(stage.module)
+    model.eval()
+    try:
+        with torch.no_grad():
+            result = on_eval(step)
+    finally:
+        with torch.no_grad():
+            for n, p in stage.module.named_parameters():
+                p.copy_(live[n])
+        model.train()
+    return {f"eval_{k}": v for k, v in result.items()}
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+__all__ = ["EMA", "Stage", "StageConfig", "TextCache", "run_stage", "write_json"]

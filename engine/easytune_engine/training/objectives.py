@@ -1,0 +1,170 @@
+"""The training losses of each backbone stage, as `(batch, text, step) -> (loss, logs)` closures.
+
+- MDM: x0-prediction MSE on valid frames, text dropped with p = cond_drop (MDM's recipe).
+- VAE: smooth-L1 reconstruction + velocity term + λ_KL · KL(q(z|x) ‖ N(0, I)) (MLD stage 1).
+- MLD denoiser: ε-prediction MSE on the scaled posterior-mean latent, text dropped (stage 2).
+- LCM: latent consistency distillation (MotionLCM): teacher takes one guided DDIM step from
+  t_{n+k} to t_n; the target is the EMA target network's consistency output at t_n; Huber loss.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.humanml3d import Batch
+from ..diffusion.sampling import Conditioning
+from .loop import LossFn
+
+Logs = dict[str, float]
+
+
+def _masked_mean(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of err (B, T, F) over valid frames mask (B, T)."""
+    m = mask[..., None].to(err.dtype)
+    return (err * m).sum() / (m.sum() * err.shape[-1]).clamp(min=1)
+
+
+def _drop_text(text: torch.Tensor, lengths: torch.Tensor, p: float, gen: torch.Generator):
+    keep = torch.rand(text.shape[0], generator=gen) >= p
+    return Conditioning(text=text, lengths=lengths, use_text=keep)
+
+
+def mdm_loss(model, seed: int = 0) -> LossFn:
+    gen = torch.Generator().manual_seed(seed)
+    schedule = model.schedule
+    T = schedule.num_train_timesteps
+
+    def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
+        x0 = batch.features  # (B, T, 263) normalised
+        b = x0.shape[0]
+        t = torch.randint(0, T, (b,), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        x_t = schedule.add_noise(x0, t, noise)
+        cond = _drop_text(text, batch.lengths, model.config.cond_drop, gen)
+        pred = model(x_t, t, cond)
+        mse = _masked_mean((pred - x0) ** 2, batch.mask)
+        vel = _masked_mean(
+            ((pred[:, 1:] - pred[:, :-1]) - (x0[:, 1:] - x0[:, :-1])) ** 2, batch.mask[:, 1:]
+        )
+        total = mse + vel
+        return total, {"loss": total.item(), "mse": mse.item(), "vel": vel.item()}
+
+    return loss
+
+
+def vae_loss(model, seed: int = 0) -> LossFn:
+    gen = torch.Generator().manual_seed(seed)
+    vae = model.vae
+    kl_w = vae.config.kl_weight
+
+    def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
+        x = batch.features
+        mu, logvar = vae.encode(x, batch.lengths)
+        z = mu + torch.randn(mu.shape, generator=gen) * (0.5 * logvar).exp()
+        rec = vae.decode(z, batch.lengths)
+        x = x[:, : rec.shape[1]]
+        mask = batch.mask[:, : rec.shape[1]]
+        recon = _masked_mean(F.smooth_l1_loss(rec, x, reduction="none"), mask)
+        vel = _masked_mean(
+            F.smooth_l1_loss(rec[:, 1:] - rec[:, :-1], x[:, 1:] - x[:, :-1], reduction="none"),
+            mask[:, 1:],
+        )
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum((1, 2)).mean()
+        total = recon + vel + kl_w * kl
+        return total, {"loss": total.item(), "recon": recon.item(), "kl": kl.item()}
+
+    return loss
+
+
+@torch.no_grad()
+def measure_latent_std(model, split, batches: int = 20, batch_size: int = 64, seed: int = 0):
+    """Std of the VAE's posterior means over training crops (the latent scale factor)."""
+    from ..data.humanml3d import sample_batch
+
+    rng = np.random.default_rng(seed)
+    model.eval()
+    mus = []
+    for _ in range(batches):
+        b = sample_batch(split, batch_size, rng, mean=split.mean, std=split.std)
+        mus.append(model.vae.encode(b.features, b.lengths)[0])
+    return torch.cat(mus).std()
+
+
+def latent_eps_loss(model, seed: int = 0) -> LossFn:
+    gen = torch.Generator().manual_seed(seed)
+    schedule = model.schedule
+    T = schedule.num_train_timesteps
+
+    def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
+        with torch.no_grad():
+            model.vae.eval()
+            x0 = model.encode(batch.features, batch.lengths)  # (B, L, d) scaled latents
+        b = x0.shape[0]
+        t = torch.randint(0, T, (b,), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        x_t = schedule.add_noise(x0, t, noise)
+        cond = _drop_text(text, batch.lengths, model.config.cond_drop, gen)
+        mse = F.mse_loss(model(x_t, t, cond), noise)
+        return mse, {"loss": mse.item()}
+
+    return loss
+
+
+class ConsistencyDistillation:
+    """MotionLCM's latent consistency distillation from a frozen MLD teacher.
+
+    `student` is an LCM model whose VAE and denoiser start as copies of the teacher's (its
+    guidance embedding starts at zero); `target` is its EMA (decay `ema_decay`), updated after
+    every optimizer step by `update_target`.
+    """
+
+    def __init__(self, student, teacher, seed: int = 0) -> None:
+        self.student = student
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.target = copy.deepcopy(student).eval().requires_grad_(False)
+        self.gen = torch.Generator().manual_seed(seed)
+        c = student.config
+        self.k = c.num_train_timesteps // c.origin_steps
+        self.abar = student.schedule.alphas_cumprod().float()
+
+    def _teacher_step(self, x_t, t, t_prev, cond, w):
+        """One guided DDIM step of the teacher from t to t_prev (t_prev >= 0)."""
+        both = self.teacher(torch.cat([x_t, x_t]), torch.cat([t, t]), cond.repeat2())
+        e_c, e_u = both.chunk(2)
+        eps = e_u + w.view(-1, 1, 1) * (e_c - e_u)
+        a_t = self.abar[t].view(-1, 1, 1)
+        a_p = self.abar[t_prev].view(-1, 1, 1)
+        x0 = (x_t - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+        return a_p.sqrt() * x0 + (1 - a_p).sqrt() * eps
+
+    def loss(self, batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
+        c = self.student.config
+        with torch.no_grad():
+            x0 = self.teacher.encode(batch.features, batch.lengths)
+        b = x0.shape[0]
+        j = torch.randint(0, c.origin_steps, (b,), generator=self.gen)
+        t = (j + 1) * self.k - 1  # on the grid 19, 39, ..., 999
+        t_prev = (t - self.k).clamp(min=0)
+        w = c.w_min + (c.w_max - c.w_min) * torch.rand(b, generator=self.gen)
+        noise = torch.randn(x0.shape, generator=self.gen)
+        x_t = self.student.schedule.add_noise(x0, t, noise)
+        cond = Conditioning(text=text, lengths=batch.lengths, guidance=w)
+        pred = self.student(x_t, t, cond)
+        with torch.no_grad():
+            x_prev = self._teacher_step(x_t, t, t_prev, Conditioning(text, batch.lengths), w)
+            target = self.target(x_prev, t_prev, cond)
+        huber = ((pred - target) ** 2 + c.huber_c**2).sqrt() - c.huber_c
+        total = huber.mean()
+        return total, {"loss": total.item()}
+
+    @torch.no_grad()
+    def update_target(self, step: int) -> None:
+        d = self.student.config.ema_decay
+        for p_t, p_s in zip(
+            self.target.denoiser.parameters(), self.student.denoiser.parameters(), strict=True
+        ):
+            p_t.lerp_(p_s.detach(), 1 - d)

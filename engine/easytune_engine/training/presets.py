@@ -1,0 +1,65 @@
+"""Model and optimisation presets per backbone: `tiny` (tests, ≤ 2 min on 2 CPU cores) and
+`default` (what ships; sized for the measured CPU budget, see README "Backbones")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..models.latent import LCMConfig, MLDConfig
+from ..models.mdm import MDMConfig
+from ..models.vae import VAEConfig
+from .loop import StageConfig
+
+PRESETS = ("tiny", "default")
+
+
+@dataclass(frozen=True)
+class Preset:
+    model: MDMConfig | MLDConfig | LCMConfig
+    stages: dict[str, StageConfig]  # stage name -> optimisation settings, in training order
+
+
+_TINY_VAE = VAEConfig(width=64, enc_layers=1, dec_layers=1, latent_tokens=2, latent_dim=16)
+_VAE = VAEConfig(width=192, enc_layers=3, dec_layers=3, latent_tokens=4, latent_dim=32)
+
+_TABLE: dict[tuple[str, str], Preset] = {
+    ("mdm", "tiny"): Preset(
+        MDMConfig(width=64, layers=2, heads=4),
+        {"mdm": StageConfig(steps=300, batch_size=16, lr=1e-3, warmup=30, save_every=100)},
+    ),
+    ("mdm", "default"): Preset(
+        MDMConfig(),
+        {"mdm": StageConfig(steps=8000, batch_size=64, lr=3e-4, warmup=500, eval_every=2000)},
+    ),
+    ("mld", "tiny"): Preset(
+        MLDConfig(vae=_TINY_VAE, width=64, layers=3),
+        {
+            "vae": StageConfig(steps=200, batch_size=16, lr=1e-3, warmup=20, save_every=100),
+            "denoiser": StageConfig(steps=200, batch_size=32, lr=1e-3, warmup=20, save_every=100),
+        },
+    ),
+    ("mld", "default"): Preset(
+        MLDConfig(vae=_VAE, width=256, layers=5),
+        {
+            "vae": StageConfig(steps=3500, batch_size=64, lr=4e-4, warmup=200, ema_decay=0.995),
+            "denoiser": StageConfig(steps=7000, batch_size=64, lr=2e-4, warmup=300),
+        },
+    ),
+    ("lcm", "tiny"): Preset(
+        LCMConfig(vae=_TINY_VAE, width=64, layers=3),
+        {"lcm": StageConfig(steps=100, batch_size=32, lr=1e-4, warmup=10, save_every=50)},
+    ),
+    ("lcm", "default"): Preset(
+        LCMConfig(vae=_VAE, width=256, layers=5),
+        {"lcm": StageConfig(steps=3000, batch_size=64, lr=1e-4, warmup=100, ema_decay=0.999)},
+    ),
+}
+
+
+def get_preset(backbone: str, preset: str) -> Preset:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+    try:
+        return _TABLE[(backbone, preset)]
+    except KeyError:
+        raise ValueError(f"unknown backbone {backbone!r}; valid: mdm, mld, lcm") from None
