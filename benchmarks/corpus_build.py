@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -24,23 +23,7 @@ from easytune_engine.data.corpus.build import CorpusConfig, build_corpus
 from easytune_engine.data.corpus.captions import caption_program
 from easytune_engine.data.corpus.synth import sample_body, sample_program, synthesize
 from easytune_engine.motion.features import features_to_joints, joints_to_features
-
-
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "os": platform.platform(),
-    }
+from machine import machine
 
 
 def stage_timings(n: int = 300) -> dict[str, float]:

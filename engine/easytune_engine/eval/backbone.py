@@ -75,7 +75,10 @@ def generate_test_set(
         )
         for (p, mid, _), feats in zip(chunk, result.features, strict=True):
             motions.append((mid, feats, p.text))
-            extra.append({"tokens": list(p.tokens), "program_id": p.program_id})
+            entry = {"program_id": p.program_id}
+            if p.tokens:  # otherwise the evaluator analyses the prompt itself
+                entry["tokens"] = list(p.tokens)
+            extra.append(entry)
     return write_motions(out, motions, extra=extra)
 
 
