@@ -70,6 +70,19 @@ def split_prediction(
 
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
+CANONICAL_ROWS = 256  # per-row noise is drawn at this length along dim 1, then cropped
+
+
+def row_noise(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
+    """N(0, I) of `shape` whose leading entries along dim 0 do not depend on shape[0].
+
+    Drawn at CANONICAL_ROWS along dim 0 and cropped, so a motion's noise is the same whether it
+    is sampled alone or padded to a longer batch-mate's length.
+    """
+    shape = tuple(shape)
+    rows = max(shape[0], CANONICAL_ROWS) if shape else 0
+    full = torch.randn((rows, *shape[1:]), generator=generator) if shape else torch.randn(())
+    return full[: shape[0]] if shape else full
 
 
 def _noise_like(x: torch.Tensor, generator: Generators) -> torch.Tensor:
@@ -78,7 +91,7 @@ def _noise_like(x: torch.Tensor, generator: Generators) -> torch.Tensor:
         return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     if len(generator) != x.shape[0]:
         raise ValueError(f"{len(generator)} generators for a batch of {x.shape[0]}")
-    rows = [torch.randn(x.shape[1:], generator=g, dtype=x.dtype) for g in generator]
+    rows = [row_noise(x.shape[1:], g).to(x.dtype) for g in generator]
     return torch.stack(rows).to(x.device)
 
 

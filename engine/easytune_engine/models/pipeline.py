@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..diffusion.sampling import Conditioning, StepHook, classifier_free_guidance, sample_loop
-from ..diffusion.schedulers import SAMPLERS, Generators, Scheduler, make_scheduler
+from ..diffusion.schedulers import SAMPLERS, Generators, Scheduler, make_scheduler, row_noise
 from ..text.encoder import TextEncoderLike, check_prompts
 from .base import Backbone, check_lengths
 from .latent import LCM
@@ -138,8 +138,7 @@ class MotionGenerator:
     ) -> torch.Tensor:
         """x_T (B, ...) drawn row by row from `generators`."""
         shape = self.backbone.noise_shape(lengths)
-        xs = [torch.randn(shape[1:], generator=g) for g in generators]
-        return torch.stack(xs).to(self.device)
+        return torch.stack([row_noise(shape[1:], g) for g in generators]).to(self.device)
 
     def sample(
         self,

@@ -5,6 +5,8 @@ Encoder:  (B, T, 263) --2 strided convs (x4 fewer frames)--> (B, T/4, W) + pos
           of L latent tokens of size d: z (B, L, d).
 Decoder:  [z tokens -> W; T/4 positional query tokens] --transformer--> queries
           --2 transposed convs--> (B, T, W) --Linear--> (B, T, 263), zero after each length.
+Positions past a motion's length are zeroed at every resolution, so a motion encodes and decodes
+the same whether it is alone or batched with longer ones.
 """
 
 from __future__ import annotations
@@ -76,12 +78,14 @@ class MotionVAE(nn.Module):
         b, frames, _ = x.shape
         x = torch.where(length_mask(lengths, frames)[..., None], x, 0.0)
         x = F.pad(x, (0, 0, 0, (-frames) % DOWN))
-        h = self.down(x.transpose(1, 2)).transpose(1, 2)  # (B, T/4, W)
+        h = self.down[1](self.down[0](x.transpose(1, 2)))  # (B, W, T/2)
+        h = h * _covers(lengths, h.shape[-1], 2)[:, None]  # padding never reaches a valid token
+        h = self.down[2](h).transpose(1, 2)  # (B, T/4, W)
         n = h.shape[1]
         h = h + self.enc_pos[:n]
         two_l = self.dist_tokens.shape[0]
         seq = torch.cat([self.dist_tokens.expand(b, -1, -1), h], dim=1)
-        tok_valid = torch.arange(n, device=x.device)[None] * DOWN < lengths[:, None]
+        tok_valid = _covers(lengths, n, DOWN)
         keep = torch.cat([torch.ones(b, two_l, dtype=torch.bool, device=x.device), tok_valid], 1)
         out = self.enc_norm(self.encoder(seq, src_key_padding_mask=~keep))
         stats = self.to_latent(out[:, :two_l])  # (B, 2L, d)
@@ -95,10 +99,18 @@ class MotionVAE(nn.Module):
         n = math.ceil(frames / DOWN)
         lat = self.from_latent(z) + self.latent_pos  # (B, L, W)
         seq = torch.cat([lat, self.queries[:n].expand(b, -1, -1)], dim=1)
-        tok_valid = torch.arange(n, device=z.device)[None] * DOWN < lengths[:, None]
+        tok_valid = _covers(lengths, n, DOWN)
         keep = torch.cat(
             [torch.ones(b, lat.shape[1], dtype=torch.bool, device=z.device), tok_valid], 1
         )
         h = self.dec_norm(self.decoder(seq, src_key_padding_mask=~keep))[:, lat.shape[1] :]
-        h = self.up(h.transpose(1, 2)).transpose(1, 2)[:, :frames]  # (B, T, W)
+        h = (h * tok_valid[..., None]).transpose(1, 2)  # (B, W, T/4), padded queries zeroed
+        h = self.up[1](self.up[0](h))  # (B, W, T/2)
+        h = h * _covers(lengths, h.shape[-1], 2)[:, None]
+        h = self.up[3](self.up[2](h)).transpose(1, 2)[:, :frames]  # (B, T, W)
         return self.out(h) * length_mask(lengths, frames)[..., None]
+
+
+def _covers(lengths: torch.Tensor, n: int, stride: int) -> torch.Tensor:
+    """(B, n) bool: position j (covering frames j·stride ...) starts inside the motion."""
+    return torch.arange(n, device=lengths.device)[None] * stride < lengths[:, None]

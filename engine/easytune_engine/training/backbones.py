@@ -116,7 +116,14 @@ def train_backbone(
             stage = Stage("denoiser", model.denoiser, latent_eps_loss(model, seed), cfg)
         else:
             assert distill is not None
-            stage = Stage("lcm", model.denoiser, distill.loss, cfg, distill.update_target)
+            stage = Stage(
+                "lcm",
+                model.denoiser,
+                distill.loss,
+                cfg,
+                after_step=distill.update_target,
+                companions={"target": distill.target.denoiser},
+            )
         evaluate = None if on_eval is None else (lambda step: on_eval(model, step))
         history += run_stage(
             stage, model, split, cache, run_dir, seed=seed, progress=progress, on_eval=evaluate

@@ -17,7 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,7 @@ class Stage:
     loss: LossFn
     config: StageConfig
     after_step: Callable[[int], None] | None = None  # e.g. LCM's target-network update
+    companions: dict[str, nn.Module] = field(default_factory=dict)  # saved too (LCM's target)
 
 
 class TextCache:
@@ -153,6 +154,8 @@ def save_state(
     tensors |= {f"ema.{k}": v for k, v in ema.shadow.items()}
     opt_tensors, opt_meta = _optimizer_tensors(opt)
     tensors |= opt_tensors
+    for name, module in stage.companions.items():
+        tensors |= {f"aux.{name}.{k}": v for k, v in module.state_dict().items()}
     tensors["torch_rng"] = torch.get_rng_state()
     extra = {"numpy_rng": rng.bit_generator.state, "optimizer": opt_meta}
     save_checkpoint(path, STATE_KIND, _StateConfig(stage.name, step, done), tensors, extra)
@@ -175,6 +178,11 @@ def load_state(
     if set(model_state) != set(own) or any(own[k].shape != v.shape for k, v in model_state.items()):
         raise CheckpointError(f"{path}: the saved training state does not fit this model/preset")
     model.load_state_dict(model_state)
+    for name, module in stage.companions.items():
+        prefix = f"aux.{name}."
+        module.load_state_dict(
+            {k[len(prefix) :]: v for k, v in ckpt.state.items() if k.startswith(prefix)}
+        )
     for k in ema.shadow:
         ema.shadow[k].copy_(ckpt.state[f"ema.{k}"])
     _restore_optimizer(opt, ckpt.state, ckpt.extra["optimizer"]["param_groups"])

@@ -16,18 +16,6 @@ from easytune_engine.models.pipeline import MAX_CANDIDATES, MotionGenerator
 PROMPTS = ["a person walks forward", "someone jumps twice", "a man waves", "a person sits down"]
 CASES = [("mdm", "ddpm"), ("mdm", "ddim"), ("mld", "ddim"), ("lcm", "lcm")]
 STEPS = 4
-NOISE_LEAK = (
-    "models/pipeline.py:140-141 MotionGenerator.initial_noise draws each row's x_T with shape "
-    "noise_shape(lengths)[1:] = (max length of the batch, 263), and the DDPM step noise does "
-    "the same (diffusion/schedulers.py _noise_like), so an MDM candidate's noise on its valid "
-    "frames changes with the other candidates' lengths (generate lengths [40, 60, ...] vs [40] "
-    "alone: every frame differs, ~0.24)"
-)
-DECODE_LEAK = (
-    "models/vae.py:102-103 MotionVAE.decode: padded query tokens leak through the transposed "
-    "convs into a row's last 3 valid frames, so a latent candidate's end depends on the other "
-    "candidates' lengths (see test_backbones::test_decode_row_does_not_depend_on_batch)"
-)
 
 
 @pytest.fixture
@@ -93,12 +81,8 @@ def test_candidate_does_not_depend_on_batch_size(make_generator, name, sampler) 
 
 
 @pytest.mark.parametrize(("name", "sampler"), CASES)
-def test_candidate_does_not_depend_on_longer_neighbours(
-    make_generator, name, sampler, request: pytest.FixtureRequest
-) -> None:
+def test_candidate_does_not_depend_on_longer_neighbours(make_generator, name, sampler) -> None:
     """Candidate 0 equals itself alone even when other candidates are longer."""
-    reason = NOISE_LEAK if name == "mdm" else DECODE_LEAK
-    request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
     gen = make_generator(name)
     kw = {"seed": 3, "steps": STEPS, "sampler": sampler}
     four = gen.generate(PROMPTS, [40, 60, 40, 60], **kw)

@@ -19,19 +19,6 @@ from easytune_engine.models.base import TextConditioner
 from easytune_engine.motion.features import FEATURE_DIM
 
 ODD_LENGTHS = [7, 33, 196]  # none but the cap a multiple of the VAE's 4x downsampling
-DECODE_LEAK = (
-    "models/vae.py:102-103 MotionVAE.decode: padded query tokens (beyond a row's length but "
-    "below the batch's max) are not zeroed before the stride-2 transposed convs, so the last "
-    "3 valid frames of a row depend on the other rows' lengths (e.g. z decoded with lengths "
-    "[40, 60] vs [40] alone differs on frames 37-39 by ~0.06)"
-)
-
-ENCODE_LEAK = (
-    "models/vae.py:80 MotionVAE.encode: the first conv's bias + GELU makes the padded frames "
-    "after a row's length non-zero inside the batch, and the second stride-2 conv of the last "
-    "valid token reads them (alone they are zero padding), so a row's latent depends on the "
-    "other rows' lengths (features encoded with lengths [40, 60] vs [40] alone differ by ~7e-3)"
-)
 
 
 def randn(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -121,12 +108,8 @@ class TestBackboneContract:
         with torch.no_grad():  # a lone short motion decodes to exactly its own length
             assert backbone.decode(noise(backbone, [7]), torch.tensor([7])).shape == (1, 7, 263)
 
-    def test_decode_row_does_not_depend_on_batch(
-        self, backbone: Backbone, request: pytest.FixtureRequest
-    ) -> None:
+    def test_decode_row_does_not_depend_on_batch(self, backbone: Backbone) -> None:
         """A row decodes the same alone as next to a longer motion."""
-        if backbone.space == "latent":
-            request.applymarker(pytest.mark.xfail(reason=DECODE_LEAK, strict=True))
         x0 = noise(backbone, [40, 60])
         with torch.no_grad():
             batch = backbone.decode(x0, torch.tensor([40, 60]))
@@ -152,13 +135,10 @@ class TestBackboneContract:
         torch.testing.assert_close(z, z_junk, rtol=0, atol=1e-6)
         assert back.shape == (3, MAX_FRAMES, FEATURE_DIM)
 
-    def test_encode_row_does_not_depend_on_batch(
-        self, backbone: Backbone, request: pytest.FixtureRequest
-    ) -> None:
+    def test_encode_row_does_not_depend_on_batch(self, backbone: Backbone) -> None:
         """Latent models: a motion encodes the same alone as next to a longer one."""
         if backbone.space != "latent":
             pytest.skip("feature-space backbones have no encoder")
-        request.applymarker(pytest.mark.xfail(reason=ENCODE_LEAK, strict=True))
         feats = randn(2, 60, FEATURE_DIM)
         with torch.no_grad():
             batch = backbone.encode(feats, torch.tensor([40, 60]))
