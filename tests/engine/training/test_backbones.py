@@ -1,0 +1,226 @@
+"""train_backbone with the (shortened) tiny presets: MDM, MLD (two stages), LCM from the MLD."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from easytune_engine.checkpoint import load_checkpoint
+from easytune_engine.data.humanml3d import load_split
+from easytune_engine.models.io import load_backbone
+from easytune_engine.text.encoder import load_text_encoder
+from easytune_engine.training import backbones
+from easytune_engine.training.loop import STATE_KIND
+from easytune_engine.training.objectives import measure_latent_std
+
+MODEL = "model.safetensors"
+STATE = "train_state.safetensors"
+
+
+class Crash(RuntimeError):
+    """Stands in for a kill in the middle of a stage."""
+
+
+@pytest.fixture(scope="module")
+def encoder_sha() -> str:
+    return load_text_encoder().source_sha256
+
+
+def log_rows(run: Path, stage: str) -> list[dict]:
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["stage"] == stage]
+
+
+def weights(model: torch.nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+    return {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+
+
+def assert_equal_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("name", ["mdm", "mld", "lcm"])
+def test_checkpoint_loads_with_manifest_fields(
+    name: str, request, tiny_corpus: Path, encoder_sha: str, fast_tiny: dict
+):
+    """model.safetensors loads with load_backbone and records encoder, corpus, preset, command."""
+    run = request.getfixturevalue(f"{name}_run")
+    model = load_backbone(run / MODEL, text_encoder_sha256=encoder_sha)
+    assert model.kind == name and not model.training
+    extra = model.checkpoint_extra
+    info = json.loads((tiny_corpus / "corpus.json").read_text())
+    assert extra["text_encoder_sha256"] == encoder_sha
+    assert extra["corpus"] == {k: info[k] for k in ("name", "version", "config")}
+    assert extra["corpus"]["config"]["clips"] == 320
+    assert extra["preset"] == "tiny" and extra["seed"] == 0
+    assert extra["reproduce"] == f"easytune-engine train --backbone {name} --preset tiny"
+    assert list(extra["stages"]) == list(backbones.STAGES[name])
+    assert {s: c["steps"] for s, c in extra["stages"].items()} == {
+        s: fast_tiny[s] for s in backbones.STAGES[name]
+    }
+
+
+@pytest.mark.parametrize(("name", "stage"), [("mdm", "mdm"), ("mld", "denoiser")])
+def test_training_loss_decreases(name: str, stage: str, request):
+    """The first logged loss of the stage is above the last one."""
+    rows = log_rows(request.getfixturevalue(f"{name}_run"), stage)
+    assert len(rows) >= 4
+    assert rows[-1]["loss"] < rows[0]["loss"], [round(r["loss"], 3) for r in rows]
+
+
+def test_mld_trains_the_vae_first_and_measures_the_latent_scale(mld_run: Path, tiny_corpus):
+    """Both stages ran, in order; latent_std is the measured posterior-mean std (not the 1.0 it
+    starts at) of the shipped (EMA) VAE."""
+    assert log_rows(mld_run, "vae") and log_rows(mld_run, "denoiser")
+    stages = [
+        json.loads(line)["stage"] for line in (mld_run / "log.jsonl").read_text().splitlines()
+    ]
+    assert stages == sorted(stages, key=["vae", "denoiser"].index)
+    model = load_backbone(mld_run / MODEL)
+    std = float(model.latent_std)
+    assert 0 < std < float("inf") and abs(std - 1.0) > 1e-3
+    measured = measure_latent_std(model, load_split(tiny_corpus, "train"), seed=0)
+    assert float(measured) == pytest.approx(std, rel=1e-5)
+
+
+def test_lcm_keeps_the_teachers_vae_and_trains_its_denoiser(lcm_run: Path, mld_run: Path):
+    """The student inherits the teacher's VAE, latent scale and normalisation unchanged, trains
+    the denoiser, and records which teacher it was distilled from."""
+    teacher = load_backbone(mld_run / MODEL)
+    student = load_backbone(lcm_run / MODEL)
+    assert (
+        student.checkpoint_extra["teacher_sha256"]
+        == load_checkpoint(mld_run / MODEL, "backbone/mld").sha256
+    )
+    assert_equal_tensors(weights(student, "vae."), weights(teacher, "vae."))
+    for buf in ("latent_std", "mean", "std"):
+        assert torch.equal(getattr(student, buf), getattr(teacher, buf)), buf
+    tw = weights(teacher, "denoiser.")
+    sw = {k: v for k, v in weights(student, "denoiser.").items() if k in tw}
+    assert any(not torch.equal(sw[k], tw[k]) for k in tw)
+    assert any(k.startswith("denoiser.w_mlp") for k in weights(student, "denoiser."))
+
+
+def test_finished_run_rerun_changes_nothing(mdm_run: Path, tiny_corpus: Path, fast_tiny: dict):
+    """Running train_backbone again on a finished run trains nothing and writes the same model."""
+    before = load_checkpoint(mdm_run / MODEL, "backbone/mdm").sha256
+    log = (mdm_run / "log.jsonl").read_text()
+    out = backbones.train_backbone("mdm", "tiny", tiny_corpus, mdm_run, progress=False)
+    assert out == mdm_run / MODEL
+    assert load_checkpoint(out, "backbone/mdm").sha256 == before
+    assert (mdm_run / "log.jsonl").read_text() == log
+
+
+@pytest.fixture(scope="module")
+def resumed_mld(mld_run, tiny_corpus, fast_presets_fn, tmp_path_factory):
+    """An MLD run killed at denoiser step 25 (last save: 20), then resumed to the end.
+
+    Returns (run dir, the interrupted train_state, the stages the resumed call ran)."""
+    run = tmp_path_factory.mktemp("mld-resume")
+    real_loss, real_run_stage = backbones.latent_eps_loss, backbones.run_stage
+
+    def crashing_loss(model, seed=0):
+        loss = real_loss(model, seed)
+
+        def wrapped(batch, text, step):
+            if step == 25:
+                raise Crash("killed")
+            return loss(batch, text, step)
+
+        return wrapped
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EASYTUNE_HOME", str(run / "home"))
+        fast_presets_fn(mp)
+        mp.setattr(backbones, "latent_eps_loss", crashing_loss)
+        with pytest.raises(Crash):
+            backbones.train_backbone("mld", "tiny", tiny_corpus, run, progress=False)
+    interrupted = load_checkpoint(run / STATE, STATE_KIND)
+    ran: list[str] = []
+
+    def spy(stage, *args, **kwargs):
+        ran.append(stage.name)
+        return real_run_stage(stage, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EASYTUNE_HOME", str(run / "home"))
+        fast_presets_fn(mp)
+        mp.setattr(backbones, "run_stage", spy)
+        backbones.train_backbone("mld", "tiny", tiny_corpus, run, progress=False)
+    return run, interrupted, ran
+
+
+def test_mld_resumed_in_the_denoiser_stage_keeps_the_vae(resumed_mld, mld_run: Path):
+    """Resuming inside the denoiser stage neither retrains the VAE nor re-measures its scale:
+    VAE weights and latent_std equal those at the interruption (and an uninterrupted run's)."""
+    run, interrupted, ran = resumed_mld
+    assert (interrupted.config["stage"], interrupted.config["step"]) == ("denoiser", 20)
+    assert ran == ["denoiser"]
+    model = load_backbone(run / MODEL)
+    saved = {k[6:]: v for k, v in interrupted.state.items() if k.startswith("model.vae.")}
+    assert_equal_tensors(weights(model, "vae."), saved)
+    assert torch.equal(model.latent_std, interrupted.state["model.latent_std"])
+    straight = load_backbone(mld_run / MODEL)
+    assert_equal_tensors(weights(model, "vae."), weights(straight, "vae."))
+    assert torch.equal(model.latent_std, straight.latent_std)
+    assert len(log_rows(run, "vae")) == len(log_rows(mld_run, "vae"))  # logged once only
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: the objectives draw noise, timesteps and text dropout from their own "
+    "torch.Generator (objectives.py mdm_loss/vae_loss/latent_eps_loss/ConsistencyDistillation), "
+    "which train_state does not save; a resumed run restarts that stream from the seed and "
+    "replays the first steps' draws, so it does not continue the interrupted run exactly",
+)
+def test_mld_resumed_run_equals_an_uninterrupted_one(resumed_mld, mld_run: Path):
+    """A killed and resumed run ends with the same denoiser as an uninterrupted run."""
+    run, _, _ = resumed_mld
+    resumed = weights(load_backbone(run / MODEL), "denoiser.")
+    assert_equal_tensors(resumed, weights(load_backbone(mld_run / MODEL), "denoiser."))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: ConsistencyDistillation's EMA target network (objectives.py) is not saved in "
+    "train_state; on resume train_backbone rebuilds it as a copy of the teacher-initialised "
+    "student, so after a resume the consistency targets come from the teacher's denoiser",
+)
+def test_lcm_resume_restores_the_target_network(
+    mld_run: Path, tiny_corpus: Path, fast_tiny: dict, tmp_path: Path, monkeypatch
+):
+    """Killed at LCM step 13 (last save: 10) and resumed, distillation continues against the
+    target network as it was at step 10."""
+    at_save: dict[str, torch.Tensor] = {}
+    at_resume: dict[str, torch.Tensor] = {}
+    crash = [13]
+
+    class Recording(backbones.ConsistencyDistillation):
+        def loss(self, batch, text, step):
+            if crash and step == crash[0]:
+                raise Crash("killed")
+            if not crash and step == 10 and not at_resume:
+                at_resume.update(weights(self.target.denoiser))
+            return super().loss(batch, text, step)
+
+        def update_target(self, step: int) -> None:
+            super().update_target(step)
+            if crash and step == 9:
+                at_save.update({k: v.clone() for k, v in weights(self.target.denoiser).items()})
+
+    monkeypatch.setattr(backbones, "ConsistencyDistillation", Recording)
+    teacher = mld_run / MODEL
+    with pytest.raises(Crash):
+        backbones.train_backbone(
+            "lcm", "tiny", tiny_corpus, tmp_path, teacher=teacher, progress=False
+        )
+    assert load_checkpoint(tmp_path / STATE, STATE_KIND).config["step"] == 10
+    crash.clear()
+    backbones.train_backbone("lcm", "tiny", tiny_corpus, tmp_path, teacher=teacher, progress=False)
+    assert at_resume, "the resumed run did not start at step 10"
+    assert_equal_tensors(at_resume, at_save)
