@@ -153,7 +153,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("rendering a preview of test clips:")
     _preview(root, None, 4, out)
     print(f"preview -> {out}")
-    return 0
+    from .models.io import shipped_path
+
+    if not shipped_path("mld").is_file():
+        print(
+            "no shipped MLD weights: skipping generation (train them with `easytune-engine train`)"
+        )
+        return 0
+    from .generate import run as generate
+
+    gen_args = argparse.Namespace(
+        prompt="a person jumps twice",
+        backbone="mld",
+        model=None,
+        n=4,
+        frames=None,
+        seconds=None,
+        seed=0,
+        steps=None,
+        guidance=None,
+        sampler=None,
+        out=str(Path(args.out) / "generated"),
+        no_gif=False,
+        threads=2,
+    )
+    print(f"generating {gen_args.n} candidates for {gen_args.prompt!r} with the MLD-style model:")
+    return generate(gen_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0, help="corpus seed (default 0)")
 
     demo = sub.add_parser(
-        "demo", help="build the built-in corpus if needed, summarise and preview it"
+        "demo",
+        help="build the built-in corpus if needed, summarise and preview it, generate a motion",
     )
     corpus_options(demo)
     demo.add_argument(
