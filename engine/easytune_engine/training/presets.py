@@ -51,7 +51,7 @@ _TABLE: dict[tuple[str, str], Preset] = {
     ),
     ("lcm", "default"): Preset(
         LCMConfig(vae=_VAE, width=256, layers=5),
-        {"lcm": StageConfig(steps=3000, batch_size=64, lr=1e-4, warmup=100, ema_decay=0.999)},
+        {"lcm": StageConfig(steps=2000, batch_size=64, lr=1e-4, warmup=100, ema_decay=0.999)},
     ),
 }
 
