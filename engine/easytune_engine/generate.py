@@ -80,11 +80,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--n must be in 1..{MAX_N} candidates, got {args.n}")
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if args.frames is not None and args.seconds is not None:
+        raise ValueError("give the length as --frames or --seconds, not both")
+    if args.model is not None and args.backbone is not None:
+        raise ValueError("give --backbone (shipped weights) or --model (a checkpoint), not both")
     frames = DEFAULT_FRAMES if args.frames is None else args.frames
     if args.seconds is not None:
         frames = round(args.seconds * FPS)
     torch.set_num_threads(args.threads)
-    gen = MotionGenerator.load(args.model or args.backbone)
+    gen = MotionGenerator.load(args.model or args.backbone or "mld")
     t0 = time.perf_counter()
     result = gen.generate(
         [args.prompt] * args.n,
@@ -113,7 +117,7 @@ def add_commands(sub) -> None:
     """Register `generate` on the top-level subparsers."""
     p = sub.add_parser("generate", help="generate candidate motions for a prompt")
     p.add_argument("prompt", help="what the motion should show, e.g. 'a person jumps twice'")
-    p.add_argument("--backbone", default="mld", help="mdm, mld or lcm (shipped weights)")
+    p.add_argument("--backbone", help="mdm, mld or lcm: shipped weights (default mld)")
     p.add_argument("--model", help="a backbone checkpoint instead of the shipped weights")
     p.add_argument("--n", type=int, default=4, help=f"candidates (1..{MAX_N}, default 4)")
     p.add_argument(

@@ -60,22 +60,24 @@ def generate_test_set(
     **sampling,
 ) -> Path:
     """Write a generated-motions directory for `prompts` (plus MultiModality repeats)."""
-    jobs = [(p, f"g{i:05d}", seed) for i, p in enumerate(prompts)]
+    jobs = [(p, f"g{i:05d}", seed, False) for i, p in enumerate(prompts)]
     for i, p in enumerate(prompts[:mm_texts]):
-        jobs += [(p, f"g{i:05d}_mm{r}", seed + 1 + r) for r in range(mm_per_text - 1)]
+        jobs += [(p, f"g{i:05d}_mm{r}", seed + 1 + r, True) for r in range(mm_per_text - 1)]
     motions, extra = [], []
     for start in range(0, len(jobs), batch):
         chunk = jobs[start : start + batch]
         # one seed per batch; candidate streams differ by position, so motions stay distinct
         result = generator.generate(
-            [p.text for p, _, _ in chunk],
-            [p.length for p, _, _ in chunk],
+            [p.text for p, *_ in chunk],
+            [p.length for p, *_ in chunk],
             seed=chunk[0][2] * 7919 + start,
             **sampling,
         )
-        for (p, mid, _), feats in zip(chunk, result.features, strict=True):
+        for (p, mid, _, mm_only), feats in zip(chunk, result.features, strict=True):
             motions.append((mid, feats, p.text))
-            entry = {"program_id": p.program_id}
+            entry: dict = {"program_id": p.program_id}
+            if mm_only:
+                entry["multimodality_only"] = True
             if p.tokens:  # otherwise the evaluator analyses the prompt itself
                 entry["tokens"] = list(p.tokens)
             extra.append(entry)
@@ -101,6 +103,7 @@ def evaluate_backbone(
         generate_test_set(generator, prompts, out, seed=seed, mm_texts=mm_texts, **sampling)
         report = evaluate_generated(evaluator, out, Path(corpus), repeats, seed)
     info = report.info | {
+        "requested_samples": samples,  # fewer are judged when the test split is smaller
         "backbone": generator.backbone.kind,
         "checkpoint_sha256": getattr(generator.backbone, "checkpoint_sha256", None),
         "sampling": sampling or "backbone defaults",

@@ -184,7 +184,8 @@ def evaluate_generated(
     from easytune_engine.data.humanml3d import load_split
     from easytune_engine.motion.features import features_to_joints
 
-    motions: list[Motion] = read_motions(root, corpus)
+    every: list[Motion] = read_motions(root, corpus)
+    motions = [m for m in every if not m.multimodality_only]
     if len(motions) < 2:
         raise ValueError(f"{root}: need at least 2 motions to judge, got {len(motions)}")
     rng = np.random.default_rng(seed)
@@ -203,7 +204,11 @@ def evaluate_generated(
     )
     for key in ("R@1", "R@2", "R@3"):
         metrics.setdefault(key, None)  # fewer than 32 motions
-    metrics["MultiModality"] = _multimodality(motions, motion_emb, repeats, rng)
+    extra = [m for m in every if m.multimodality_only]
+    extra_emb = embed_features(model, [m.features for m in extra]) if extra else motion_emb[:0]
+    metrics["MultiModality"] = _multimodality(
+        motions + extra, np.concatenate([motion_emb, extra_emb]), repeats, rng
+    )
     metrics["oracle_accuracy"] = _oracle(
         [
             (m.joints if m.joints is not None else features_to_joints(m.features), m.program)

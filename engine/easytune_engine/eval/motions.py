@@ -11,13 +11,15 @@
       "tokens": ["a/DET", ...],      # optional lemma/POS tokens; else the prompt is analysed
       "program_id": "000004",        # optional: corpus program, read from <corpus>/programs/
       "program": {...},              # optional: the program itself (program_to_dict format)
-      "file": "0007.npy"             # optional file name inside DIR
+      "file": "0007.npy",            # optional file name inside DIR
+      "multimodality_only": false    # optional: a repeat of a prompt kept for MultiModality only
     }
 
 A motion file holds either un-normalised HumanML3D features (T, 263) float (as the loaders'
 `new_joint_vecs/`), or joint positions (T, 22, 3) in metres, Y up, 20 fps (converted with
 `joints_to_features`, giving T-1 feature frames). Entries sharing one prompt text are repeated
-generations of it: with 2 or more per text, MultiModality is computed over those texts.
+generations of it: with 2 or more per text, MultiModality is computed over those texts. Entries
+marked "multimodality_only" count only there, not in R-Precision, FID, Diversity or the oracle.
 The oracle judges an entry only when it names a program (inline or by id).
 """
 
@@ -51,6 +53,7 @@ class Motion:
     tokens: tuple[str, ...] | None  # lemma/POS tokens when given
     program: Program | None  # for the oracle
     joints: np.ndarray | None = None  # (T', 22, 3) when the file held joints
+    multimodality_only: bool = False  # an extra generation of a prompt, for MultiModality only
 
 
 def check_features(features: np.ndarray, what: str) -> np.ndarray:
@@ -173,8 +176,12 @@ def read_motions(root: str | Path, corpus: Path | None = None) -> list[Motion]:
         name = entry.get("file", f"{mid}.npy")
         if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
             raise ValueError(f"{what}: file must be a plain file name inside {root}, got {name!r}")
+        mm_only = entry.get("multimodality_only", False)
+        if not isinstance(mm_only, bool):
+            raise ValueError(f"{what}: multimodality_only must be true or false")
         features, joints = _read_motion(root / name, what)
-        out.append(Motion(mid, features, text, tokens, _program(entry, corpus, what), joints))
+        program = _program(entry, corpus, what)
+        out.append(Motion(mid, features, text, tokens, program, joints, mm_only))
     return out
 
 

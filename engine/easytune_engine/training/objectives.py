@@ -5,6 +5,10 @@
 - MLD denoiser: ε-prediction MSE on the scaled posterior-mean latent, text dropped (stage 2).
 - LCM: latent consistency distillation (MotionLCM): teacher takes one guided DDIM step from
   t_{n+k} to t_n; the target is the EMA target network's consistency output at t_n; Huber loss.
+
+All randomness (timesteps, noise, text dropout) comes from torch's global generator, which the
+training loop seeds per stage and saves with the training state, so a resumed run continues the
+same draws. `seed` is kept in the signatures for callers that build a loss on its own.
 """
 
 from __future__ import annotations
@@ -28,23 +32,22 @@ def _masked_mean(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (err * m).sum() / (m.sum() * err.shape[-1]).clamp(min=1)
 
 
-def _drop_text(text: torch.Tensor, lengths: torch.Tensor, p: float, gen: torch.Generator):
-    keep = torch.rand(text.shape[0], generator=gen) >= p
+def _drop_text(text: torch.Tensor, lengths: torch.Tensor, p: float) -> Conditioning:
+    keep = torch.rand(text.shape[0]) >= p
     return Conditioning(text=text, lengths=lengths, use_text=keep)
 
 
 def mdm_loss(model, seed: int = 0) -> LossFn:
-    gen = torch.Generator().manual_seed(seed)
     schedule = model.schedule
     T = schedule.num_train_timesteps
 
     def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
         x0 = batch.features  # (B, T, 263) normalised
         b = x0.shape[0]
-        t = torch.randint(0, T, (b,), generator=gen)
-        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, T, (b,))
+        noise = torch.randn(x0.shape)
         x_t = schedule.add_noise(x0, t, noise)
-        cond = _drop_text(text, batch.lengths, model.config.cond_drop, gen)
+        cond = _drop_text(text, batch.lengths, model.config.cond_drop)
         pred = model(x_t, t, cond)
         mse = _masked_mean((pred - x0) ** 2, batch.mask)
         vel = _masked_mean(
@@ -57,14 +60,13 @@ def mdm_loss(model, seed: int = 0) -> LossFn:
 
 
 def vae_loss(model, seed: int = 0) -> LossFn:
-    gen = torch.Generator().manual_seed(seed)
     vae = model.vae
     kl_w = vae.config.kl_weight
 
     def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
         x = batch.features
         mu, logvar = vae.encode(x, batch.lengths)
-        z = mu + torch.randn(mu.shape, generator=gen) * (0.5 * logvar).exp()
+        z = mu + torch.randn(mu.shape) * (0.5 * logvar).exp()
         rec = vae.decode(z, batch.lengths)
         x = x[:, : rec.shape[1]]
         mask = batch.mask[:, : rec.shape[1]]
@@ -95,7 +97,6 @@ def measure_latent_std(model, split, batches: int = 20, batch_size: int = 64, se
 
 
 def latent_eps_loss(model, seed: int = 0) -> LossFn:
-    gen = torch.Generator().manual_seed(seed)
     schedule = model.schedule
     T = schedule.num_train_timesteps
 
@@ -104,10 +105,10 @@ def latent_eps_loss(model, seed: int = 0) -> LossFn:
             model.vae.eval()
             x0 = model.encode(batch.features, batch.lengths)  # (B, L, d) scaled latents
         b = x0.shape[0]
-        t = torch.randint(0, T, (b,), generator=gen)
-        noise = torch.randn(x0.shape, generator=gen)
+        t = torch.randint(0, T, (b,))
+        noise = torch.randn(x0.shape)
         x_t = schedule.add_noise(x0, t, noise)
-        cond = _drop_text(text, batch.lengths, model.config.cond_drop, gen)
+        cond = _drop_text(text, batch.lengths, model.config.cond_drop)
         mse = F.mse_loss(model(x_t, t, cond), noise)
         return mse, {"loss": mse.item()}
 
@@ -126,7 +127,6 @@ class ConsistencyDistillation:
         self.student = student
         self.teacher = teacher.eval().requires_grad_(False)
         self.target = copy.deepcopy(student).eval().requires_grad_(False)
-        self.gen = torch.Generator().manual_seed(seed)
         c = student.config
         self.k = c.num_train_timesteps // c.origin_steps
         self.abar = student.schedule.alphas_cumprod().float()
@@ -146,11 +146,11 @@ class ConsistencyDistillation:
         with torch.no_grad():
             x0 = self.teacher.encode(batch.features, batch.lengths)
         b = x0.shape[0]
-        j = torch.randint(0, c.origin_steps, (b,), generator=self.gen)
+        j = torch.randint(0, c.origin_steps, (b,))
         t = (j + 1) * self.k - 1  # on the grid 19, 39, ..., 999
         t_prev = (t - self.k).clamp(min=0)
-        w = c.w_min + (c.w_max - c.w_min) * torch.rand(b, generator=self.gen)
-        noise = torch.randn(x0.shape, generator=self.gen)
+        w = c.w_min + (c.w_max - c.w_min) * torch.rand(b)
+        noise = torch.randn(x0.shape)
         x_t = self.student.schedule.add_noise(x0, t, noise)
         cond = Conditioning(text=text, lengths=batch.lengths, guidance=w)
         pred = self.student(x_t, t, cond)

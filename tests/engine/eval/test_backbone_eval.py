@@ -74,13 +74,6 @@ def test_backbone_is_judged_on_every_metric(judged: dict):
     assert judged["oracle_judged"] == judged["samples"]  # every prompt has a program
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: eval/backbone.py generate_test_set appends the MultiModality repeats "
-    "(mm_texts x (mm_per_text - 1) motions) to the judged set, so R-Precision, FID, Diversity "
-    "and oracle accuracy are computed over 32 + 2*9 = 50 motions in which the first 2 prompts "
-    "occur 10 times each, instead of one motion per test prompt",
-)
 def test_multimodality_repeats_are_not_judged_as_samples(judged: dict):
     """--samples 32 judges 32 motions; MultiModality's repeats are extra, not samples."""
     assert judged["samples"] == 32
