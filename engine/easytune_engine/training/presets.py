@@ -29,7 +29,7 @@ _TABLE: dict[tuple[str, str], Preset] = {
     ),
     ("mdm", "default"): Preset(
         MDMConfig(),
-        {"mdm": StageConfig(steps=8000, batch_size=64, lr=3e-4, warmup=500, eval_every=2000)},
+        {"mdm": StageConfig(steps=6000, batch_size=64, lr=3e-4, warmup=500, eval_every=2000)},
     ),
     ("mld", "tiny"): Preset(
         MLDConfig(vae=_TINY_VAE, width=64, layers=3),
@@ -42,7 +42,7 @@ _TABLE: dict[tuple[str, str], Preset] = {
         MLDConfig(vae=_VAE, width=256, layers=5),
         {
             "vae": StageConfig(steps=3500, batch_size=64, lr=4e-4, warmup=200, ema_decay=0.995),
-            "denoiser": StageConfig(steps=7000, batch_size=64, lr=2e-4, warmup=300),
+            "denoiser": StageConfig(steps=5000, batch_size=64, lr=2e-4, warmup=300),
         },
     ),
     ("lcm", "tiny"): Preset(
@@ -51,7 +51,7 @@ _TABLE: dict[tuple[str, str], Preset] = {
     ),
     ("lcm", "default"): Preset(
         LCMConfig(vae=_VAE, width=256, layers=5),
-        {"lcm": StageConfig(steps=2000, batch_size=64, lr=1e-4, warmup=100, ema_decay=0.999)},
+        {"lcm": StageConfig(steps=1500, batch_size=64, lr=1e-4, warmup=100, ema_decay=0.999)},
     ),
 }
 
