@@ -98,6 +98,18 @@ def ddim_prev(x: torch.Tensor, eps: torch.Tensor, t: int, t_prev: int) -> torch.
     return ap * x0_hat(x, eps, t) + sp * eps
 
 
+def ddim_step(
+    x: torch.Tensor, out: torch.Tensor, t: int, t_prev: int, prediction_type: str = "epsilon"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x̂0, x_{t−1}) for an ε- or x0-predicting model output, η = 0."""
+    a, s, ap, sp = ddim_coeffs(t, t_prev)
+    if prediction_type == "epsilon":
+        x0, eps = (x - s * out) / a, out
+    else:
+        x0, eps = out, (x - a * out) / s
+    return x0, ap * x0 + sp * eps
+
+
 def timesteps(n: int) -> list[int]:
     s = DDIMScheduler(SCHEDULE, "epsilon")
     s.set_timesteps(n)
@@ -139,7 +151,7 @@ class Recorder:
         grads = {n: gi.detach().clone() for n, gi in zip(NAMES, g, strict=True)}
         self.grads.append(grads)
         self.theta_at.append(self.model.snapshot())
-        self.losses.append(float(loss))
+        self.losses.append(float(loss.detach()))
         self.calls_at.append(len(self.model.calls))
         return grads
 
@@ -184,8 +196,8 @@ class Setup:
 
 
 @pytest.fixture
-def setup() -> Iterator[Setup]:
-    """A fresh model + recorder; `setup.make(T, guidance=1.0, seed=0, prediction_type=...)`
+def toy() -> Iterator[Setup]:
+    """A fresh model + recorder; `toy.make(T, guidance=1.0, seed=0, prediction_type=...)`
     builds the Trajectory (DDIM η = 0, scaled-linear schedule, generator seeded with `seed`)."""
     model = TinyDenoiser()
     rec = Recorder(model)
