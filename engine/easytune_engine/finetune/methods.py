@@ -187,7 +187,7 @@ def drtune(tr: Trajectory, cfg: MethodConfig) -> TrajectoryResult:
     offset = int(torch.randint(stride, (1,), generator=tr.generator))
     trained = {offset + stride * j for j in range(k)}
     stop = n - 1 - int(torch.randint(min(cfg.late_range, n), (1,), generator=tr.generator))
-    if _x0_output(tr):  # x̂0 is the model output itself: the scored step must be trained
+    if _x0_output(tr) or min(trained) > stop:  # x̂0 must depend on θ through some step
         trained.add(stop)
     x = tr.x_T
     with torch.enable_grad():

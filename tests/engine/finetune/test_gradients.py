@@ -330,13 +330,6 @@ def test_drtune_draws_and_x0_models_train_the_scored_step(ft, toy):
     assert stops == set(range(T - late, T))
 
 
-@pytest.mark.xfail(
-    reason="methods.py drtune: when the stop step is drawn before the first trained step "
-    "(late_range >= T − offset, e.g. T=10, k=2, late_range=10, generator seed 0: offset 4, "
-    "stop 0) no step up to `stop` is trained, the reward has no graph and update() raises "
-    "RuntimeError 'element 0 of tensors does not require grad'",
-    strict=True,
-)
 def test_drtune_always_trains_a_step_before_the_stop(ft, toy):
     """DRTune with late_range ≥ T (stop anywhere) still takes one update with a gradient."""
     res = run_method(toy.make(10, seed=0), MethodConfig("drtune", k=2, late_range=10))
