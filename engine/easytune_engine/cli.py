@@ -166,6 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         prompt="a person jumps twice",
         backbone="mld",
         model=None,
+        adapter=None,
         n=4,
         frames=None,
         seconds=None,

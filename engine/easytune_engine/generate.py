@@ -89,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
         frames = round(args.seconds * FPS)
     torch.set_num_threads(args.threads)
     gen = MotionGenerator.load(args.model or args.backbone or "mld")
+    if args.adapter:
+        from easytune_engine.finetune.lora import load_adapter
+
+        load_adapter(Path(args.adapter).expanduser(), gen.backbone)
     t0 = time.perf_counter()
     result = gen.generate(
         [args.prompt] * args.n,
@@ -102,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     info = {
         "backbone": gen.backbone.kind,
         "checkpoint_sha256": getattr(gen.backbone, "checkpoint_sha256", None),
+        "adapter": args.adapter,
         "generation_seconds": round(elapsed, 4),
     }
     out = Path(args.out).expanduser()
@@ -119,6 +124,7 @@ def add_commands(sub) -> None:
     p.add_argument("prompt", help="what the motion should show, e.g. 'a person jumps twice'")
     p.add_argument("--backbone", help="mdm, mld or lcm: shipped weights (default mld)")
     p.add_argument("--model", help="a backbone checkpoint instead of the shipped weights")
+    p.add_argument("--adapter", help="a LoRA adapter file from `easytune-engine finetune --lora`")
     p.add_argument("--n", type=int, default=4, help=f"candidates (1..{MAX_N}, default 4)")
     p.add_argument(
         "--frames", type=int, help=f"length in frames at 20 fps (default {DEFAULT_FRAMES})"

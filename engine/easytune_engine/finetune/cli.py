@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         steps=args.sampling_steps,
         guidance=args.guidance,
+        lora_rank=args.lora,
         seed=args.seed,
     )
     corpus = ensure_corpus() if args.data == "builtin" else Path(args.data).expanduser()
@@ -106,6 +107,7 @@ def add_commands(sub) -> None:
     p.add_argument("--reward-model", help="reward checkpoint (default: the shipped one)")
     p.add_argument("--sampling-steps", type=int, help="denoising steps (default: the backbone's)")
     p.add_argument("--guidance", type=float, help="guidance during fine-tuning")
+    p.add_argument("--lora", type=int, default=0, help="train rank-R LoRA adapters (0 = full)")
     p.add_argument("--data", default="builtin", help="prompts: 'builtin' or a HumanML3D dir")
     p.add_argument("--eval-samples", type=int, default=0, help="before/after table (0 = skip)")
     p.add_argument("--out", required=True, help="run directory")

@@ -5,7 +5,8 @@
 `<out>/finetune_state.safetensors` (atomic, after every `save_every` trajectories and on stop)
 holds the trained weights, AdamW's moments, the trajectory count and both random generators;
 `<out>/model.safetensors` is a normal backbone checkpoint of the fine-tuned model (loads with
-`load_backbone`, generates with `easytune-engine generate --model`).
+`load_backbone`, generates with `easytune-engine generate --model`); with LoRA the run writes
+`<out>/adapter.safetensors` instead (`finetune.lora.load_adapter` puts it on the base model).
 Stop rules: Ctrl-C stops at the next trajectory boundary and saves; a non-finite loss or reward
 restores the last good weights (the last saved state) and says so; a fall of the held-out
 evaluator score (`evaluate`) by more than `max_eval_drop` below the best stops the run.
@@ -24,6 +25,7 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..fileio import atomic_write_bytes
 from ..models.io import save_backbone
+from .lora import has_lora, save_adapter
 from .trainer import FinetuneConfig, Finetuner
 
 STATE_KIND = "finetune_state"
@@ -152,13 +154,19 @@ def run_finetune(
         if progress:
             progress(f"interrupted: saving after trajectory {done}")
     save_state(state_path, tuner, done, history)
-    model_path = out / "model.safetensors"
-    extra = dict(getattr(tuner.gen.backbone, "checkpoint_extra", {}))
-    extra |= {
+    backbone = tuner.gen.backbone
+    record = {
         "finetune": asdict(tuner.config),
         "finetune_trajectories": done,
-        "base_sha256": getattr(tuner.gen.backbone, "checkpoint_sha256", None),
+        "base_sha256": getattr(backbone, "checkpoint_sha256", None),
     }
-    save_backbone(model_path, tuner.gen.backbone, extra)
+    if has_lora(backbone):  # a small adapter file on top of the unchanged base
+        model_path = out / "adapter.safetensors"
+        save_adapter(model_path, backbone, record)
+    else:
+        model_path = out / "model.safetensors"
+        save_backbone(
+            model_path, backbone, dict(getattr(backbone, "checkpoint_extra", {})) | record
+        )
     atomic_write_bytes(out / "history.json", (json.dumps(history, indent=1) + "\n").encode())
     return RunResult(done, tuner.updates, stopped, model_path, history)

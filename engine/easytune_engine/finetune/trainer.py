@@ -25,6 +25,7 @@ import torch
 
 from ..models.latent import LCM
 from ..models.pipeline import MotionGenerator
+from .lora import LoRAConfig, add_lora, denoiser_of
 from .methods import MethodConfig, Trajectory, TrajectoryResult, run_method
 
 
@@ -40,6 +41,7 @@ class FinetuneConfig:
     grad_clip: float = 1.0
     steps: int | None = None  # sampling steps (default: the backbone's)
     guidance: float | None = None  # default: the backbone's
+    lora_rank: int = 0  # > 0: train rank-r LoRA adapters on the denoiser instead of its weights
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -104,7 +106,10 @@ class Finetuner:
             )
         self.opts = generator.options(c.steps, c.guidance)
         backbone.requires_grad_(False)
-        self.params = [p for p in _denoiser(backbone).parameters()]
+        if c.lora_rank > 0:
+            self.params = add_lora(backbone, LoRAConfig(rank=c.lora_rank, alpha=c.lora_rank))
+        else:
+            self.params = list(denoiser_of(backbone).parameters())
         for p in self.params:
             p.requires_grad_(True)
         self.opt = torch.optim.AdamW(
@@ -221,7 +226,3 @@ class Finetuner:
     def run(self) -> Iterator[tuple[TrajectoryResult, float]]:
         for _ in range(self.config.trajectories):
             yield self.step()
-
-
-def _denoiser(backbone) -> torch.nn.Module:
-    return getattr(backbone, "denoiser", backbone)
