@@ -90,8 +90,33 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.stopped in ("done", "interrupted") else 1
 
 
+def run_bench(args: argparse.Namespace) -> int:
+    """`bench finetune`: the method comparison (finetune/compare.py)."""
+    import json
+
+    import torch
+
+    from easytune_engine.data.corpus.build import ensure_corpus
+    from easytune_engine.eval.cli import default_evaluator
+    from easytune_engine.eval.evaluator import load_evaluator
+    from easytune_engine.finetune.compare import CompareConfig, compare, quick, table
+    from easytune_engine.reward.model import load_reward_model
+
+    torch.set_num_threads(max(1, args.threads))
+    c = CompareConfig(model=args.model, wall_clock_s=args.wall_clock)
+    c = quick(c) if args.quick else c
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else print
+    report = compare(
+        c, ensure_corpus(), load_evaluator(default_evaluator()), load_reward_model(), log
+    )
+    print(table(report), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
 def add_commands(sub) -> None:
-    """Register `finetune` on the top-level subparsers."""
+    """Register `finetune` and `bench finetune` on the top-level subparsers."""
     from easytune_engine.finetune.methods import METHODS
 
     p = sub.add_parser("finetune", help="reward fine-tuning (EasyTune and the baselines)")
@@ -115,3 +140,14 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=run)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(
+        dest="bench_command", required=True
+    )
+    b = bench.add_parser("finetune", help="compare every fine-tuning method (the paper's table)")
+    b.add_argument("--quick", action="store_true", help="the ≤ 10 minute version")
+    b.add_argument("--model", default="mld", help="backbone (default: the shipped MLD-style)")
+    b.add_argument("--wall-clock", type=float, default=0.0, help="equal-time view, s per method")
+    b.add_argument("--json", action="store_true", help="print one JSON object (table to stderr)")
+    b.add_argument("--threads", type=int, default=2)
+    b.set_defaults(func=run_bench)
