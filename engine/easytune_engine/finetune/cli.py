@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from easytune_engine.eval.backbone import evaluate_backbone
     from easytune_engine.eval.cli import default_evaluator
     from easytune_engine.eval.evaluator import load_evaluator
+    from easytune_engine.finetune.distributed import init_from_env
     from easytune_engine.finetune.methods import MethodConfig
     from easytune_engine.finetune.run import run_finetune
     from easytune_engine.finetune.trainer import FinetuneConfig, Finetuner, PromptPool
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
+    world = init_from_env()  # under torchrun: one process per rank, the batch split between them
     method = MethodConfig(
         name=args.method, window=args.window, k=args.k, reward=args.reward, reward_scale=1.0
     )
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     gen = MotionGenerator.load(args.model or args.backbone)
     reward = load_reward_model(args.reward_model)
     tuner = Finetuner(gen, reward, config, PromptPool.from_corpus(corpus, "train"))
-    evaluator = load_evaluator(default_evaluator()) if args.eval_samples else None
+    evaluator = load_evaluator(default_evaluator()) if args.eval_samples and world.is_main else None
 
     def score() -> dict:
         rep = evaluate_backbone(
@@ -68,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         tuner,
         out,
         resume=args.resume,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        progress=(lambda line: print(line, file=sys.stderr, flush=True)) if world.is_main else None,
     )
+    if not world.is_main:
+        return 0
     print(
         f"{result.stopped}: {result.trajectories} trajectories, {result.updates} updates -> "
         f"{result.model_path}"

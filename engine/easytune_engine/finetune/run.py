@@ -41,6 +41,8 @@ class RunResult:
 
 
 def save_state(path: Path, tuner: Finetuner, done: int, history: list[dict]) -> None:
+    if not tuner.world.is_main:  # every rank holds the same weights; rank 0 writes them
+        return
     tensors = {f"model.{k}": v for k, v in tuner.gen.backbone.state_dict().items()}
     for idx, st in tuner.opt.state_dict()["state"].items():
         for key, value in st.items():
@@ -160,6 +162,8 @@ def run_finetune(
         "finetune_trajectories": done,
         "base_sha256": getattr(backbone, "checkpoint_sha256", None),
     }
+    if not tuner.world.is_main:
+        return RunResult(done, tuner.updates, stopped, out / "model.safetensors", history)
     if has_lora(backbone):  # a small adapter file on top of the unchanged base
         model_path = out / "adapter.safetensors"
         save_adapter(model_path, backbone, record)

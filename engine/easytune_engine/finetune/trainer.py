@@ -25,6 +25,7 @@ import torch
 
 from ..models.latent import LCM
 from ..models.pipeline import MotionGenerator
+from .distributed import average_gradients, current_world, shard
 from .lora import LoRAConfig, add_lora, denoiser_of
 from .methods import MethodConfig, Trajectory, TrajectoryResult, run_method
 
@@ -33,7 +34,7 @@ from .methods import MethodConfig, Trajectory, TrajectoryResult, run_method
 class FinetuneConfig:
     method: MethodConfig = field(default_factory=MethodConfig)
     trajectories: int = 50  # budget of sampled trajectories
-    batch_size: int = 8  # prompts per trajectory
+    batch_size: int = 8  # prompts per trajectory (all processes together)
     lr: float = 1e-5
     warmup: int = 10  # optimizer updates of linear warm-up
     min_lr_ratio: float = 0.1
@@ -119,6 +120,11 @@ class Finetuner:
         self.updates = 0
         self.rng = np.random.default_rng(c.seed)
         self.torch_gen = torch.Generator().manual_seed(c.seed)
+        self.world = current_world()
+        if c.batch_size % self.world.size:
+            raise ValueError(
+                f"batch_size {c.batch_size} must split evenly over {self.world.size} processes"
+            )
         self._shadow: list[torch.Tensor] | None = None
         self._reward_abar = reward.config.noise_schedule().alphas_cumprod()
         self._model_abar = backbone.schedule.alphas_cumprod()
@@ -138,6 +144,7 @@ class Finetuner:
                 f"non-finite fine-tuning loss {loss.item()} at update {self.updates}"
             )
         loss.backward()
+        average_gradients(self.params, self.world)  # the data-parallel step (no-op alone)
         torch.nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
         for g in self.opt.param_groups:
             g["lr"] = self.lr_now()
@@ -193,11 +200,12 @@ class Finetuner:
 
         return score
 
-    def trajectory(self, prompts: list[str], lengths: list[int]) -> Trajectory:
+    def trajectory(self, prompts: list[str], lengths: list[int], first_row: int = 0) -> Trajectory:
+        """A trajectory for rows first_row … of the global batch (this process's shard)."""
         gen = self.gen
         lens = torch.tensor(lengths, dtype=torch.long)
         seed = int(self.rng.integers(2**31))
-        noise = gen.generators(len(prompts), seed)
+        noise = gen.generators(len(prompts), seed, first=first_row)
         return Trajectory(
             model=gen.backbone,
             scheduler=gen.scheduler(self.opts),
@@ -215,12 +223,13 @@ class Finetuner:
     def step(self) -> tuple[TrajectoryResult, float]:
         """Sample one trajectory of fresh prompts and train on it; (result, seconds)."""
         t0 = time.perf_counter()
-        prompts, lengths = self.prompts.draw(self.config.batch_size, self.rng)
-        self.gen.backbone.train()
-        try:
-            result = run_method(self.trajectory(prompts, lengths), self.config.method)
-        finally:
-            self.gen.backbone.eval()
+        prompts, lengths = self.prompts.draw(self.config.batch_size, self.rng)  # global batch
+        prompts, lengths = shard(prompts, self.world), shard(lengths, self.world)
+        first = self.world.rank * len(prompts)
+        # The backbone stays in eval mode (no dropout): fine-tuning follows the sampler exactly,
+        # and a split batch sees the same network as one process would.
+        self.gen.backbone.eval()
+        result = run_method(self.trajectory(prompts, lengths, first), self.config.method)
         return result, time.perf_counter() - t0
 
     def run(self) -> Iterator[tuple[TrajectoryResult, float]]:

@@ -129,9 +129,12 @@ class MotionGenerator:
             guidance = torch.full((text.shape[0],), opts.guidance, device=self.device)
         return Conditioning(text=text, lengths=lengths.to(self.device), guidance=guidance)
 
-    def generators(self, count: int, seed: int) -> list[torch.Generator]:
-        """One random stream per candidate, so a candidate never depends on the batch size."""
-        return [torch.Generator().manual_seed(seed * 100_003 + i) for i in range(count)]
+    def generators(self, count: int, seed: int, first: int = 0) -> list[torch.Generator]:
+        """One random stream per candidate (rows first … first + count − 1 of a batch), so a
+        candidate never depends on the batch size or on how a batch is split across processes."""
+        return [
+            torch.Generator().manual_seed(seed * 100_003 + i) for i in range(first, first + count)
+        ]
 
     def initial_noise(
         self, lengths: torch.Tensor, generators: list[torch.Generator]
