@@ -62,3 +62,9 @@ def shard(rows: list, world: World) -> list:
         raise ValueError(f"batch of {len(rows)} does not split over {world.size} ranks")
     b = len(rows) // world.size
     return rows[world.rank * b : (world.rank + 1) * b]
+
+
+def barrier(world: World) -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if world.size > 1:
+        dist.barrier()

@@ -25,6 +25,7 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..fileio import atomic_write_bytes
 from ..models.io import save_backbone
+from .distributed import barrier
 from .lora import has_lora, save_adapter
 from .trainer import FinetuneConfig, Finetuner
 
@@ -95,7 +96,9 @@ def run_finetune(
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "finetune_state.safetensors"
     done, history = 0, []
-    if state_path.is_file():
+    exists = state_path.is_file()
+    barrier(tuner.world)  # every rank looks before rank 0 writes
+    if exists:
         if not resume:
             raise ValueError(f"{out} already holds a fine-tuning run: pass --resume or a new --out")
         done, history = load_state(state_path, tuner)
