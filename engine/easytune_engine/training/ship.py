@@ -46,7 +46,13 @@ def fp16_joint_error(model_path: Path) -> float:
     return max(float(np.abs(x - y).max()) for x, y in zip(a, b, strict=True))
 
 
-def ship(name: str, model_path: Path, metrics: dict | None, max_joint_error: float) -> Path:
+def ship(
+    name: str,
+    model_path: Path,
+    metrics: dict | None,
+    max_joint_error: float,
+    reproduce: str | None = None,
+) -> Path:
     check_backbone_name(name)
     model = load_backbone(model_path)
     if model.kind != name:
@@ -71,12 +77,21 @@ def ship(name: str, model_path: Path, metrics: dict | None, max_joint_error: flo
         "corpus": extra.get("corpus"),
         "training": {"preset": extra.get("preset"), "seed": extra.get("seed")}
         | {"stages": extra.get("stages")},
-        "reproduce": extra.get("reproduce"),
+        "reproduce": reproduce or extra.get("reproduce"),
         "metrics": metrics,
     }
     path = WEIGHTS_DIR / f"{name}.manifest.json"
     atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
     return out
+
+
+def attach_metrics(name: str, metrics: dict) -> Path:
+    """Record measured metrics in a shipped backbone's manifest (after benchmarking it)."""
+    path = WEIGHTS_DIR / f"{check_backbone_name(name)}.manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["metrics"] = metrics
+    atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    return path
 
 
 def main() -> None:
@@ -85,9 +100,10 @@ def main() -> None:
     ap.add_argument("--model", required=True, help="the run's model.safetensors")
     ap.add_argument("--metrics", help="a JSON file of metrics to record (e.g. quality results)")
     ap.add_argument("--max-joint-error", type=float, default=0.01, help="metres (default 0.01)")
+    ap.add_argument("--reproduce", help="the command to record (default: the run's own)")
     args = ap.parse_args()
     metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
-    out = ship(args.backbone, Path(args.model), metrics, args.max_joint_error)
+    out = ship(args.backbone, Path(args.model), metrics, args.max_joint_error, args.reproduce)
     print(f"-> {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
