@@ -124,7 +124,9 @@ def train_backbone(
                 after_step=distill.update_target,
                 companions={"target": distill.target.denoiser},
             )
-        evaluate = None if on_eval is None else (lambda step: on_eval(model, step))
+        evaluate = None  # generation needs a trained denoiser: nothing to judge after the VAE
+        if on_eval is not None and stage_name != "vae":
+            evaluate = lambda step: on_eval(model, step)  # noqa: E731
         history += run_stage(
             stage, model, split, cache, run_dir, seed=seed, progress=progress, on_eval=evaluate
         )

@@ -45,7 +45,7 @@ class StageConfig:
     ema_decay: float = 0.999
     save_every: int = 500
     log_every: int = 50
-    eval_every: int = 0  # steps between evaluations (0 = only at the end)
+    eval_every: int = 0  # steps between evaluations (with an evaluator; always at the end too)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -265,7 +265,8 @@ def run_stage(
         if done_steps % c.log_every == 0 or done_steps == c.steps:
             entry = {"stage": stage.name, "step": done_steps, "lr": lr_at(step, c)} | logs
             entry["seconds"] = round(time.time() - t0, 1)
-            if on_eval is not None and c.eval_every and done_steps % c.eval_every == 0:
+            periodic = c.eval_every and done_steps % c.eval_every == 0
+            if on_eval is not None and (periodic or done_steps == c.steps):
                 entry |= _evaluate_with_ema(stage, ema, model, on_eval, done_steps)
             history.append(entry)
             with open(log_path, "a") as f:

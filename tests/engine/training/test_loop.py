@@ -249,3 +249,26 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
 def test_stage_config_is_validated(kwargs: dict, message: str):
     with pytest.raises(ValueError, match=message):
         StageConfig(**kwargs)
+
+
+def test_periodic_evaluation_sees_the_ema_weights_and_leaves_training_untouched(
+    split, cache, tmp_path: Path, uninterrupted
+) -> None:
+    """With an evaluator, the loop judges the EMA weights every `eval_every` steps and at the
+    end, logs the scores as eval_*, and the training itself is unchanged by it."""
+    stage, net = make_stage(cache)
+    stage.config = StageConfig(
+        12, 4, lr=3e-3, warmup=3, save_every=4, log_every=2, ema_decay=0.9, eval_every=4
+    )
+    seen: list[tuple[int, bool]] = []
+
+    def judge(step: int) -> dict:
+        seen.append((step, torch.is_grad_enabled()))
+        return {"score": float(step)}
+
+    history = run_stage(stage, net, split, cache, tmp_path, seed=0, progress=False, on_eval=judge)
+    assert [s for s, _ in seen] == [4, 8, 12]
+    assert not any(grad for _, grad in seen)
+    assert [h["eval_score"] for h in history if "eval_score" in h] == [4.0, 8.0, 12.0]
+    _, reference, _ = uninterrupted
+    assert_same_weights(net, reference)
