@@ -7,7 +7,9 @@ negatives whose captions are near-duplicates of the positive masked out (TMR, Pe
 SPL mining, per text i of a batch with similarity matrix S (texts x motions, ground truth on the
 diagonal): take the top-k motions of row i (k = 10).
 - ground truth not in the top-k and no similarity in that top-k above 0.8: preferred x_w = x_i,
-  dispreferred x_l = the best-scoring retrieved motion, Q = (1, 0);
+  dispreferred x_l = the best-scoring retrieved motion, Q = (1, 0); training reads "similarity"
+  as caption similarity (a retrieved motion whose caption is a near-duplicate of the query's is
+  not a mistake), since text–motion cosines of a trained model exceed 0.8 for most top-1s;
 - otherwise the text is skipped. Q = (0.5, 0.5) only gives zero gradient when P is already
   (0.5, 0.5), so a skipped text is dropped from the loss instead: its gradient is exactly zero.
 L_SPL = KL(Q ‖ P), P = softmax((R(x_w, c), R(x_l, c)) / τ);
@@ -56,17 +58,37 @@ class SPLPairs:
     active: torch.Tensor  # (B,) bool, Q = (1, 0) where True; skipped (no gradient) where False
 
 
-def mine_spl_pairs(sim: torch.Tensor, k: int = TOP_K, threshold: float = SIM_THRESHOLD) -> SPLPairs:
-    """The SPL mining rule on a (B, B) text x motion similarity matrix (GT on the diagonal)."""
+def mine_spl_pairs(
+    sim: torch.Tensor,
+    k: int = TOP_K,
+    threshold: float = SIM_THRESHOLD,
+    near_duplicate: torch.Tensor | None = None,
+) -> SPLPairs:
+    """The SPL mining rule on a (B, M) text x motion similarity matrix (GT of text i: motion i).
+
+    The "no similarity above 0.8" condition is read in one of two ways:
+    - near_duplicate (B, M) bool given: skip text i when one of its top-k motions carries a caption
+      that is a near-duplicate of caption i (caption similarity above 0.8, TMR's rule): that
+      retrieval is not a mistake, so it makes no preference pair;
+    - otherwise: skip when a top-k text–motion similarity exceeds `threshold`.
+    """
     b, m = sim.shape
     if m < 1 or b > m:
         raise ValueError(f"need at least as many motions as texts, got {tuple(sim.shape)}")
+    if near_duplicate is not None and near_duplicate.shape != sim.shape:
+        raise ValueError(
+            f"near_duplicate must have the similarity's shape {tuple(sim.shape)}, "
+            f"got {tuple(near_duplicate.shape)}"
+        )
     s = sim.detach()
     k = min(k, m)
     top_val, top_idx = s.topk(k, dim=1)  # (B, k), best first
     gt = torch.arange(b, device=sim.device)
     gt_in_top = (top_idx == gt[:, None]).any(1)
-    too_similar = top_val.max(1).values > threshold
+    if near_duplicate is None:
+        too_similar = top_val.max(1).values > threshold
+    else:
+        too_similar = near_duplicate.gather(1, top_idx).any(1)
     active = ~gt_in_top & ~too_similar
     loser = torch.where(active, top_idx[:, 0], gt)
     return SPLPairs(winner=gt, loser=loser, active=active)
@@ -83,12 +105,19 @@ def preference_kl(
     return (qlogq - q * logp).sum(-1)
 
 
-def spl_loss(sim: torch.Tensor, k: int = TOP_K, threshold: float = SIM_THRESHOLD, tau: float = TAU):
+def spl_loss(
+    sim: torch.Tensor,
+    k: int = TOP_K,
+    threshold: float = SIM_THRESHOLD,
+    tau: float = TAU,
+    near_duplicate: torch.Tensor | None = None,
+):
     """L_SPL over a batch: mean over all texts, skipped texts contributing exactly 0.
 
-    Returns (loss, pairs). `sim` must be the differentiable reward matrix R(x_j, c_i).
+    Returns (loss, pairs). `sim` must be the differentiable reward matrix R(x_j, c_i);
+    `near_duplicate` selects the caption reading of the skip rule (see `mine_spl_pairs`).
     """
-    pairs = mine_spl_pairs(sim, k, threshold)
+    pairs = mine_spl_pairs(sim, k, threshold, near_duplicate)
     rows = torch.arange(sim.shape[0], device=sim.device)[pairs.active]
     if rows.numel() == 0:
         return sim.sum() * 0.0, pairs

@@ -148,7 +148,7 @@ def train_reward(
         off_diag = dup.float().sum() - len(batch)
         parts = {"loss": loss_nce.item(), "dup": off_diag.item() / (len(batch) * (len(batch) - 1))}
         if c.spl_weight > 0:
-            l_spl, mined = spl_loss(sim, c.spl_top_k, c.dup_threshold, c.tau)
+            l_spl, mined = spl_loss(sim, c.spl_top_k, c.dup_threshold, c.tau, near_duplicate=dup)
             loss = loss + c.spl_weight * l_spl
             parts["spl"] = l_spl.item()
             parts["spl_active"] = float(mined.active.float().mean())

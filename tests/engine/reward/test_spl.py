@@ -86,3 +86,23 @@ def test_infonce_masks_duplicates() -> None:
     assert infonce_loss(torch.zeros(8, 8)).item() == pytest.approx(math.log(8), rel=1e-6)
     with pytest.raises(ValueError, match="square"):
         infonce_loss(torch.zeros(3, 4))
+
+
+def test_caption_reading_of_the_skip_rule() -> None:
+    """With caption near-duplicates given, a high text–motion similarity alone no longer skips
+    (row 1 becomes a pair), while a top-k motion whose caption duplicates the query's does (row 0
+    once its best retrieved motion 5 carries a duplicate caption)."""
+    sim = constructed()
+    dup = torch.eye(12, dtype=torch.bool)
+    pairs = mine_spl_pairs(sim, near_duplicate=dup)
+    assert pairs.active.tolist() == [True, True] + [False] * 10
+    assert int(pairs.loser[1]) == 7
+    dup[0, 5] = True
+    assert not mine_spl_pairs(sim, near_duplicate=dup).active[0]
+    x = sim.clone().requires_grad_(True)
+    loss, mined = spl_loss(x, near_duplicate=dup)
+    assert mined.active.tolist() == [False, True] + [False] * 10
+    loss.backward()
+    assert x.grad[0].abs().sum() == 0 and x.grad[1].abs().sum() > 0
+    with pytest.raises(ValueError, match="shape"):
+        mine_spl_pairs(sim, near_duplicate=dup[:3])
