@@ -12,6 +12,7 @@ copy); call ``.copy()`` to modify one.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ def to_wire(arr: np.ndarray, path: str) -> tuple[str, list[int], bytes | memoryv
     return name, [int(n) for n in arr.shape], memoryview(wire).cast("B")
 
 
-def from_wire(ref: Any, frames: list[Any], path: str) -> tuple[np.ndarray, int]:
+def from_wire(ref: Any, frames: Sequence[Any], path: str) -> tuple[np.ndarray, int]:
     """The array a reference points at, and the frame index it used.
 
     `frames` is the whole message (header, body, buffers): valid indices are 2..len(frames)-1.

@@ -58,8 +58,8 @@ FINAL_JOB_STATES = ("finished", "failed", "cancelled", "interrupted")
 # -- shared field types ------------------------------------------------------------------------
 
 # Ids and names are opaque tokens the engine made or resolves inside its own data directory:
-# no slashes, no leading dot, so they can never be paths.
-ID = Str(max_len=MAX_ID_CHARS, pattern=r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+# no slashes, colons (Windows drives) or leading dot, so they can never be paths.
+ID = Str(max_len=MAX_ID_CHARS, pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 NAME = ID
 PROMPT = Str(max_len=MAX_PROMPT_CHARS, visible=True)
 TEXT = Str(max_len=MAX_TEXT_CHARS, min_len=0)

@@ -136,8 +136,8 @@ class EngineClient:
     restarts: int = 0  # engine restarts noticed
     dropped: int = 0  # replies that were malformed or answered nothing pending
     events: zmq.Socket | None = None
-    _pending: dict[str, _Pending] = field(default_factory=dict)
-    _ready: dict[str, Reply] = field(default_factory=dict)
+    _pending: dict[str, _Pending] = field(default_factory=dict, init=False, repr=False)
+    _ready: dict[str, Reply] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def connect(
@@ -321,7 +321,10 @@ class EngineClient:
                 p.retries_left -= 1
                 p.attempts += 1
                 p.deadline = now + p.timeout
-                self._send(p.frames)
+                try:
+                    self._send(p.frames)
+                except ProtocolError:  # send queue full: this attempt is lost, like a drop
+                    pass
                 continue
             del self._pending[rid]
             message = (

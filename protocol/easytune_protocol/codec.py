@@ -161,11 +161,11 @@ def _pack(obj: Any) -> bytes:
 class _Unpacker:
     """ArrayHandler for decoding: [dtype, shape, frame index] -> read-only ndarray."""
 
-    frames: Sequence[Any]
+    frames: Sequence[memoryview]
     used: set[int] = field(default_factory=set)
 
     def array(self, value: Any, spec: Array, path: str) -> tuple[np.ndarray, Any]:
-        arr, index = wire_arrays.from_wire(value, list(self.frames), path)
+        arr, index = wire_arrays.from_wire(value, self.frames, path)
         if index in self.used:
             raise ProtocolError(
                 ErrorCode.BAD_ARRAY, f"{path}: frame {index} is used by two arrays", field=path
@@ -183,7 +183,7 @@ def decode(frames: Sequence[Any]) -> Message:
     rid = raw.get("id") if isinstance(raw.get("id"), str) else None
     rtype = raw.get("type") if isinstance(raw.get("type"), str) else None
     try:
-        return _decode(raw, views, frames)
+        return _decode(raw, views)
     except ProtocolError as exc:
         exc.request_id = exc.request_id or (rid[:64] if rid else None)
         exc.type = exc.type or (rtype[:64] if rtype else None)
@@ -195,7 +195,10 @@ def decode_event(frames: Sequence[Any]) -> Message:
     if not isinstance(frames, list | tuple) or len(frames) < 3:
         raise ProtocolError(ErrorCode.MALFORMED, "an event needs a topic, header and body frame")
     msg = decode(frames[1:])
-    topic = bytes(memoryview(frames[0]))
+    try:
+        topic = bytes(memoryview(frames[0])[:65])
+    except TypeError:
+        raise ProtocolError(ErrorCode.MALFORMED, "the topic frame is not bytes") from None
     if msg.header.kind != "event" or topic != msg.header.type.encode():
         raise ProtocolError(
             ErrorCode.MALFORMED, f"topic {topic!r:.70} does not match event {msg.header.type!r}"
@@ -203,7 +206,7 @@ def decode_event(frames: Sequence[Any]) -> Message:
     return msg
 
 
-def _decode(raw: dict[str, Any], views: list[memoryview], frames: Sequence[Any]) -> Message:
+def _decode(raw: dict[str, Any], views: list[memoryview]) -> Message:
     version = raw.get("protocol")
     if version != PROTOCOL_VERSION:
         raise ProtocolError(
@@ -224,11 +227,11 @@ def _decode(raw: dict[str, Any], views: list[memoryview], frames: Sequence[Any])
     body_raw = _unpack(views[1], "body", MAX_BODY_BYTES)
     if not isinstance(body_raw, dict):
         raise ProtocolError(ErrorCode.MALFORMED, "body: frame 1 must be a msgpack map")
-    unpacker = _Unpacker(frames)
+    unpacker = _Unpacker(views)
     body = record.check(body_raw, "body", unpacker, {})
     if check is not None:
         check(body)
-    unused = sorted(set(range(2, len(frames))) - unpacker.used)
+    unused = sorted(set(range(2, len(views))) - unpacker.used)
     if unused:
         raise ProtocolError(
             ErrorCode.MALFORMED,

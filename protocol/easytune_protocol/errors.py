@@ -50,7 +50,10 @@ class ProtocolError(Exception):
         request_id: str | None = None,
         type: str | None = None,
     ) -> None:
-        self.code = ErrorCode(code) if code in ErrorCode._value2member_map_ else code
+        try:
+            self.code: ErrorCode | str = ErrorCode(code)
+        except ValueError:  # a code from a newer engine: keep the string
+            self.code = str(code)
         self.message = message
         self.field = field
         self.request_id = request_id

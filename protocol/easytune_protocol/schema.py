@@ -14,6 +14,7 @@ of one record and may be bound to a range by `Record.dims`.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Mapping
@@ -257,7 +258,7 @@ class Record(Spec):
             if v is None:
                 if f.required:
                     raise _fail(sub, f"is required ({f.spec.describe()})")
-                out[f.name] = f.default
+                out[f.name] = copy.deepcopy(f.default)  # never share a mutable default
                 continue
             out[f.name] = f.spec.check(v, sub, arrays, own)
         for name, lo, hi in self.dims:

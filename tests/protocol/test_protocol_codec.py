@@ -119,6 +119,14 @@ def test_defaults_are_filled_and_unknown_fields_dropped() -> None:
     assert "mood" not in body
 
 
+def test_mutable_defaults_are_not_shared() -> None:
+    body = {"prompt": "p", "ranked": ["a", "b"]}
+    first = decode(encode(request("submit_ranking", body, session="s"))).body
+    first["rejected"].append("c")
+    again = decode(encode(request("submit_ranking", body, session="s"))).body
+    assert again["rejected"] == []
+
+
 def test_unknown_header_fields_are_ignored() -> None:
     import msgpack
 

@@ -37,3 +37,32 @@ def test_generated_part_is_up_to_date() -> None:
     assert splice(text, render()) == text, (
         "PROTOCOL.md is stale: run python -m easytune_protocol.doc --write protocol/PROTOCOL.md"
     )
+
+
+def test_a_client_written_from_the_document_alone() -> None:
+    """Frames built and read with plain msgpack and numpy, as PROTOCOL.md describes them."""
+    import msgpack
+    import numpy as np
+
+    from easytune_protocol import decode, encode, reply
+    from easytune_protocol.examples import examples
+
+    header = {
+        "protocol": PROTOCOL_VERSION,
+        "kind": "request",
+        "type": "generate",
+        "id": "r-1",
+        "time": 1764150000.0,
+        "session": "c-1",
+    }
+    body = {"prompt": "a person waves", "candidates": 1, "length": 40}
+    req = decode([msgpack.packb(header), msgpack.packb(body)])
+    assert req.body["length"] == 40
+
+    ex = examples()["generate"].reply
+    frames = encode(reply(req, ex, engine_session="e-1"))
+    h, b = msgpack.unpackb(frames[0]), msgpack.unpackb(frames[1])
+    assert (h["kind"], h["reply_to"], h["status"]) == ("reply", "r-1", "ok")
+    dtype, shape, index = b["clips"][0]["joints"]
+    joints = np.frombuffer(frames[index], dtype="<" + np.dtype(dtype).str[1:]).reshape(shape)
+    np.testing.assert_array_equal(joints, ex["clips"][0]["joints"])
