@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("easytune_engine.training.cli", fromlist=["add_commands"]).add_commands(sub)
     __import__("easytune_engine.generate", fromlist=["add_commands"]).add_commands(sub)
     __import__("easytune_engine.finetune.cli", fromlist=["add_commands"]).add_commands(sub)
+    __import__("easytune_engine.server.cli", fromlist=["add_commands"]).add_commands(sub)
     return parser
 
 

@@ -1,0 +1,87 @@
+"""What a server is started with: endpoints (loopback only for now), device, data directory.
+
+    config = ServeConfig.from_args(bind=..., events=..., data_dir=None, device=resolve_device(...))
+
+Checks that need nothing heavy (endpoints) run first, so a bad command line fails in
+milliseconds, before torch is imported or a model is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from easytune_protocol.client import is_loopback
+
+from ..paths import data_home
+
+DEFAULT_BIND = "tcp://127.0.0.1:5555"
+DEFAULT_EVENTS = "tcp://127.0.0.1:5556"
+QUEUE_LIMIT = 64  # generate requests waiting for the worker; more are answered `busy`
+SOCKET_HWM = 1000  # messages queued per peer in each direction
+
+
+class ServeError(Exception):
+    """A reason the server cannot start; the message says what to do instead."""
+
+
+def default_data_dir() -> Path:
+    return data_home() / "engine"
+
+
+def check_endpoint(endpoint: str, what: str) -> str:
+    """A tcp/ipc endpoint the engine may bind: loopback only until CurveZMQ is configurable."""
+    if not endpoint.startswith(("tcp://", "ipc://")):
+        raise ServeError(
+            f"{what} {endpoint!r} is not a ZeroMQ endpoint; use tcp://127.0.0.1:PORT "
+            "(PORT may be * for any free port) or ipc://PATH"
+        )
+    if not is_loopback(endpoint):
+        raise ServeError(
+            f"refusing to bind {what} {endpoint}: not a loopback address. Listening on a network "
+            "needs CurveZMQ (a server key and a client allow-list), which this engine version "
+            "does not have yet (it comes with `easytune-engine keys`); bind tcp://127.0.0.1:PORT "
+            "and reach it through an SSH tunnel meanwhile"
+        )
+    return endpoint
+
+
+def resolve_device(gpu: int | None, cpu: bool) -> str:
+    """'cpu' or 'cuda:N': --gpu N needs that CUDA device; neither flag: CUDA 0 if present."""
+    import torch
+
+    if gpu is not None and cpu:
+        raise ServeError("give --gpu N or --cpu, not both")
+    if cpu:
+        return "cpu"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpu is None:
+        return "cuda:0" if count else "cpu"
+    if gpu < 0 or gpu >= count:
+        have = f"CUDA devices 0..{count - 1}" if count else "no CUDA device"
+        raise ServeError(
+            f"--gpu {gpu}: this machine has {have} (torch {torch.__version__}, CUDA "
+            f"{torch.version.cuda or 'not built in'}); pass --cpu to serve from the CPU"
+        )
+    return f"cuda:{gpu}"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    bind: str  # ROUTER endpoint (requests)
+    events: str  # PUB endpoint (events)
+    data_dir: Path  # lock, SQLite store
+    device: str  # 'cpu' or 'cuda:N'
+    models: tuple[str, ...]  # shipped names or checkpoint paths; the first is the default
+    queue_limit: int = QUEUE_LIMIT
+    hwm: int = SOCKET_HWM
+
+    def __post_init__(self) -> None:
+        check_endpoint(self.bind, "--bind")
+        check_endpoint(self.events, "--events")
+        if self.bind == self.events and not self.bind.endswith(":*"):
+            raise ServeError(f"--bind and --events must differ, both are {self.bind}")
+        if not self.models:
+            raise ServeError("no model to serve: pass --model NAME_OR_PATH")
+        if self.queue_limit < 1 or self.hwm < 1:
+            raise ServeError("queue and HWM limits must be >= 1")

@@ -1,0 +1,237 @@
+"""One function per request type: (checked request) -> reply body, or an error.
+
+    outcome = handlers.handle(msg, peer)   # Outcome(status, body, replayed), or None when the
+                                           # reply comes later (generate: from the worker)
+
+Bodies arrive already checked against the catalogue (types, ranges, defaults filled in); what is
+left here is what needs the engine's state: unknown models or clips, idempotent replays, the
+loopback rule for shutdown. Failures raise `ProtocolError` with the code the client sees.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from easytune_protocol import PROTOCOL_VERSION, ErrorCode, Message, ProtocolError
+from easytune_protocol.catalogue import (
+    FPS,
+    JOINT_NAMES,
+    JOINT_PARENTS,
+    MAX_CANDIDATES,
+    MAX_EXPORT_CLIPS,
+    MAX_FRAMES,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+)
+from easytune_protocol.codec import MAX_FRAMES as MAX_WIRE_FRAMES
+from easytune_protocol.codec import MAX_MESSAGE_BYTES
+
+from .. import __version__
+from .models import ModelRegistry
+from .store import Store, StoredReply, body_digest
+from .worker import GenerateJob, GenerationWorker
+
+CAPABILITIES = ("generate", "rankings", "events")
+RANKINGS_FORMAT = "easytune-rankings"
+
+
+@dataclass(frozen=True)
+class Peer:
+    identity: bytes  # ROUTER routing id
+    address: str | None  # its IP address as ZeroMQ reports it (None: ipc, or unknown)
+    received: float  # time.perf_counter() at arrival
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.address is None:
+            return True  # ipc:// peers share the machine (and the engine binds nothing else)
+        try:
+            return ipaddress.ip_address(self.address.strip("[]")).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+class Handlers:
+    def __init__(
+        self,
+        *,
+        engine_session: str,
+        registry: ModelRegistry,
+        store: Store,
+        worker: GenerationWorker,
+        device: str,
+        events_endpoint: str,
+        request_stop: Callable[[str], None],
+    ) -> None:
+        self.engine_session = engine_session
+        self.registry = registry
+        self.store = store
+        self.worker = worker
+        self.device = device
+        self.events_endpoint = events_endpoint
+        self.request_stop = request_stop
+        self.started = time.time()
+        self._table: dict[str, Callable[[Message, Peer], Outcome | None]] = {
+            "hello": self.hello,
+            "list_models": self.list_models,
+            "generate": self.generate,
+            "submit_ranking": self.submit_ranking,
+            "list_rankings": self.list_rankings,
+            "export_rankings": self.export_rankings,
+            "health": self.health,
+            "shutdown": self.shutdown,
+        }
+
+    def handle(self, msg: Message, peer: Peer) -> Outcome | None:
+        handler = self._table.get(msg.type)
+        if handler is None:
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_TYPE,
+                f"{msg.type} is in the protocol but not served by this engine version yet; "
+                f"served: {', '.join(self._table)}",
+                field="header.type",
+            )
+        return handler(msg, peer)
+
+    # -- read-only -----------------------------------------------------------------------------
+
+    def hello(self, msg: Message, peer: Peer) -> Outcome:
+        return Outcome(
+            "ok",
+            {
+                "protocol_version": PROTOCOL_VERSION,
+                "engine_version": __version__,
+                "engine_session": self.engine_session,
+                "capabilities": list(CAPABILITIES),
+                "models": self.registry.records(),
+                "device": self.device,
+                "events": self.events_endpoint,
+                "fps": FPS,
+                "joint_names": list(JOINT_NAMES),
+                "joint_parents": list(JOINT_PARENTS),
+                "limits": {
+                    "max_message_bytes": MAX_MESSAGE_BYTES,
+                    "max_frames_per_message": MAX_WIRE_FRAMES,
+                    "max_candidates": MAX_CANDIDATES,
+                    "max_frames": MAX_FRAMES,
+                    "max_prompt_chars": MAX_PROMPT_CHARS,
+                },
+            },
+        )
+
+    def list_models(self, msg: Message, peer: Peer) -> Outcome:
+        return Outcome("ok", {"models": self.registry.records()})
+
+    def health(self, msg: Message, peer: Peer) -> Outcome:
+        return Outcome(
+            "ok",
+            {
+                "status": "ok",
+                "uptime_s": time.time() - self.started,
+                "queued_requests": self.worker.queued,
+                "running_jobs": 0,
+                "device": self.device,
+            },
+        )
+
+    def list_rankings(self, msg: Message, peer: Peer) -> Outcome:
+        page, next_after, total = self.store.rankings_page(msg.body["after"], msg.body["limit"])
+        body: dict[str, Any] = {"rankings": page, "total": total}
+        if next_after is not None:
+            body["next_after"] = next_after
+        return Outcome("ok", body)
+
+    def export_rankings(self, msg: Message, peer: Peer) -> Outcome:
+        """A rankings page with the features of every clip they name (ranked and rejected),
+        ended early rather than carry more than MAX_EXPORT_CLIPS clips."""
+        page, next_after, _ = self.store.rankings_page(msg.body["after"], msg.body["limit"])
+        kept: list[dict[str, Any]] = []
+        clip_ids: list[str] = []
+        for ranking in page:
+            new = [c for c in (*ranking["ranked"], *ranking["rejected"]) if c not in clip_ids]
+            if len(clip_ids) + len(new) > MAX_EXPORT_CLIPS:
+                next_after = kept[-1]["ranking_id"]  # a ranking has ≤ 32 clips: kept is not empty
+                break
+            kept.append(ranking)
+            clip_ids.extend(new)
+        found = self.store.clip_features(clip_ids)
+        clips = [
+            {"clip_id": cid, "prompt": found[cid][0], "features": found[cid][1]}
+            for cid in clip_ids
+            if cid in found
+        ]
+        body: dict[str, Any] = {
+            "format": RANKINGS_FORMAT,
+            "format_version": 1,
+            "rankings": kept,
+            "clips": clips,
+        }
+        if next_after is not None:
+            body["next_after"] = next_after
+        return Outcome("ok", body)
+
+    # -- work ----------------------------------------------------------------------------------
+
+    def generate(self, msg: Message, peer: Peer) -> None:
+        """Validate against the model, then queue for the worker (it sends the reply)."""
+        b = msg.body
+        model = self.registry.get(b.get("backbone"))
+        if b.get("adapter") is not None:
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                f"body.adapter: no adapter {b['adapter']!r}: this engine version serves no LoRA "
+                "adapters yet; omit adapter",
+                field="body.adapter",
+            )
+        opts = model.options(b.get("steps"), b.get("guidance"), b.get("sampler"))
+        seed = b.get("seed")
+        seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
+        self.worker.submit(
+            GenerateJob(peer.identity, msg.header, b, model, opts, seed, peer.received)
+        )
+        return None
+
+    def submit_ranking(self, msg: Message, peer: Peer) -> Outcome:
+        h, b = msg.header, msg.body
+        assert h.session is not None and h.idempotency_key is not None  # the codec checked
+        digest = body_digest(msg.type, b)
+        stored = self.store.stored_reply(h.session, h.idempotency_key, msg.type, digest)
+        if stored is not None:
+            return Outcome(stored.status, stored.body, replayed=True)
+        out = self.store.submit_ranking(
+            h.session, h.idempotency_key, digest, b["prompt"], b["ranked"], b["rejected"]
+        )
+        return Outcome(out.status, out.body)
+
+    def shutdown(self, msg: Message, peer: Peer) -> Outcome:
+        if not peer.is_loopback:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN,
+                f"shutdown is honoured from loopback peers only, not from {peer.address}",
+            )
+        h = msg.header
+        assert h.session is not None and h.idempotency_key is not None
+        digest = body_digest(msg.type, msg.body)
+        stored = self.store.stored_reply(h.session, h.idempotency_key, msg.type, digest)
+        if stored is None:
+            self.store.save_reply(
+                h.session,
+                h.idempotency_key,
+                msg.type,
+                digest,
+                StoredReply("ok", {"stopping": True}),
+            )
+        self.request_stop("shutdown requested")
+        return Outcome("ok", {"stopping": True}, replayed=stored is not None)

@@ -1,0 +1,50 @@
+"""Structured log lines on stderr: one JSON object per line.
+
+    {"ts": 1764150000.123, "event": "request", "id": "...", "type": "generate",
+     "status": "ok", "ms": 41.7, "session": "..."}
+
+Every request gets exactly one `request` line (its id, type, status, error code and duration from
+arrival to reply); the server adds `ready`, `stopping` and `stopped` lines around its life, and
+`dropped` for a reply it could not deliver.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+
+class EventLog:
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {"ts": round(time.time(), 3), "event": event}
+        record.update({k: v for k, v in fields.items() if v is not None})
+        stream = self.stream or sys.stderr
+        stream.write(json.dumps(record, default=str) + "\n")
+        stream.flush()
+
+    def request(
+        self,
+        request_id: str | None,
+        type_: str | None,
+        status: str,
+        started: float,
+        *,
+        code: str | None = None,
+        session: str | None = None,
+        replayed: bool = False,
+    ) -> None:
+        self.write(
+            "request",
+            id=request_id or "",
+            type=type_ or "",
+            status=status,
+            code=code,
+            ms=round((time.perf_counter() - started) * 1000.0, 3),
+            session=session,
+            replayed=replayed or None,
+        )

@@ -1,0 +1,277 @@
+"""The engine's durable records: one SQLite file (WAL, synchronous=FULL) in the data directory.
+
+It is a rankings store (`reward/rankings.py`, format 1: `meta`, `clips`, `rankings`), so SPL
+refinement reads it as it is (`read_preference_pairs(path)`), plus two tables of the server's:
+
+    clip_meta(clip_id PRIMARY KEY -> clips.id, model, backbone, checkpoint_sha256, seed,
+              candidate, sampler, steps, guidance, engine_session)
+                                       how each clip was made: same settings + seed, same motion
+    idempotency(session, key, type, body_sha256, status, reply, created)
+                                       the reply (msgpack) to each state-changing request, stored
+                                       in the transaction that did the work, so a retry is
+                                       answered from here and the work is never done twice
+
+Every clip a ranking can name is stored (features as a float32 blob, (T, 263)) before the generate
+reply leaves, so a ranking points at exact motions. One `Store` per thread (sqlite3 connections
+are not shared between threads); writers take the database lock with BEGIN IMMEDIATE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from easytune_protocol import ErrorCode, ProtocolError
+
+from ..reward import rankings
+
+DB_NAME = "engine.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clip_meta (
+    clip_id TEXT PRIMARY KEY REFERENCES clips(id),
+    model TEXT NOT NULL,
+    backbone TEXT NOT NULL,
+    checkpoint_sha256 TEXT,
+    seed INTEGER NOT NULL,
+    candidate INTEGER NOT NULL,
+    sampler TEXT NOT NULL,
+    steps INTEGER NOT NULL,
+    guidance REAL NOT NULL,
+    engine_session TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    session TEXT NOT NULL,
+    key TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body_sha256 TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reply BLOB NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (session, key)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """A generated clip as stored: what a ranking refers to and how it was made."""
+
+    clip_id: str
+    prompt: str
+    features: np.ndarray  # (T, 263) raw HumanML3D features, float32
+    model: str
+    backbone: str
+    checkpoint_sha256: str | None
+    seed: int
+    candidate: int  # row of the generation (its random stream)
+    sampler: str
+    steps: int
+    guidance: float
+    engine_session: str
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    status: str
+    body: dict[str, Any]
+
+
+def body_digest(type_: str, body: dict[str, Any]) -> str:
+    """Hash of a (decoded, array-free) request body: a retried key must carry the same body."""
+    text = json.dumps([type_, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            conn = rankings.connect(self.path)  # WAL, synchronous=FULL, the rankings tables
+        except ValueError as exc:
+            raise ValueError(f"cannot open the engine store: {exc}") from exc
+        conn.isolation_level = None  # explicit transactions (BEGIN IMMEDIATE ... COMMIT)
+        conn.executescript(_SCHEMA)
+        self.conn = conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    # -- clips -----------------------------------------------------------------------------------
+
+    def add_clips(self, clips: Sequence[ClipRecord]) -> None:
+        """Store a generation's clips in one durable transaction."""
+        now = time.time()
+        self._begin()
+        try:
+            for c in clips:
+                x = np.ascontiguousarray(c.features, dtype="<f4")
+                self.conn.execute(
+                    "INSERT INTO clips(id, prompt, features, frames, dim, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (c.clip_id, c.prompt, x.tobytes(), x.shape[0], x.shape[1], now),
+                )
+                self.conn.execute(
+                    "INSERT INTO clip_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        c.clip_id, c.model, c.backbone, c.checkpoint_sha256, c.seed, c.candidate,
+                        c.sampler, c.steps, c.guidance, c.engine_session,
+                    ),
+                )  # fmt: skip
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def clip_features(self, clip_ids: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
+        """clip id -> (prompt, (T, 263) float32 features) for the ids that exist."""
+        out = {}
+        for cid in clip_ids:
+            row = self.conn.execute(
+                "SELECT prompt, features, frames, dim FROM clips WHERE id = ?", (cid,)
+            ).fetchone()
+            if row is not None:
+                prompt, blob, frames, dim = row
+                out[cid] = (prompt, np.frombuffer(blob, dtype="<f4").reshape(frames, dim))
+        return out
+
+    # -- idempotency -------------------------------------------------------------------------
+
+    def stored_reply(self, session: str, key: str, type_: str, digest: str) -> StoredReply | None:
+        """The reply stored under (session, key); conflict if the key came with another body."""
+        row = self.conn.execute(
+            "SELECT type, body_sha256, status, reply FROM idempotency "
+            "WHERE session = ? AND key = ?",
+            (session, key),
+        ).fetchone()
+        if row is None:
+            return None
+        stored_type, stored_digest, status, reply = row
+        if stored_type != type_ or stored_digest != digest:
+            raise ProtocolError(
+                ErrorCode.CONFLICT,
+                f"header.idempotency_key: key {key!r} was used for another {stored_type} "
+                "request; a retry must resend the same body, a new request needs a new key",
+                field="header.idempotency_key",
+            )
+        return StoredReply(status, msgpack.unpackb(reply, raw=False))
+
+    def _save_reply(
+        self, session: str, key: str, type_: str, digest: str, reply: StoredReply
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO idempotency VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                session, key, type_, digest, reply.status,
+                msgpack.packb(reply.body, use_bin_type=True), time.time(),
+            ),
+        )  # fmt: skip
+
+    def save_reply(
+        self, session: str, key: str, type_: str, digest: str, reply: StoredReply
+    ) -> None:
+        """Store a reply on its own (for requests whose work is not in this database)."""
+        self._begin()
+        try:
+            self._save_reply(session, key, type_, digest, reply)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    # -- rankings ----------------------------------------------------------------------------
+
+    def submit_ranking(
+        self,
+        session: str,
+        key: str,
+        digest: str,
+        prompt: str,
+        ranked: Sequence[str],
+        rejected: Sequence[str],
+    ) -> StoredReply:
+        """Store a ranking and its idempotency record in one durable transaction.
+
+        Every clip must be stored and generated for `prompt` (not_found / invalid_field).
+        A key already used (with the same body) returns the stored reply without a new row.
+        """
+        self._begin()
+        try:
+            stored = self.stored_reply(session, key, "submit_ranking", digest)
+            if stored is not None:
+                self.conn.execute("ROLLBACK")
+                return stored
+            self._check_clips(prompt, ranked, rejected)
+            cur = self.conn.execute(
+                "INSERT INTO rankings(prompt, ranked, rejected, created) VALUES (?, ?, ?, ?)",
+                (prompt, json.dumps(list(ranked)), json.dumps(list(rejected)), time.time()),
+            )
+            (total,) = self.conn.execute("SELECT COUNT(*) FROM rankings").fetchone()
+            body = {
+                "ranking_id": int(cur.lastrowid or 0),
+                "pairs": len(rankings.ranking_pairs(ranked, rejected)),
+                "total_rankings": int(total),
+            }
+            reply = StoredReply("ok", body)
+            self._save_reply(session, key, "submit_ranking", digest, reply)
+            self.conn.execute("COMMIT")
+            return reply
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def _check_clips(self, prompt: str, ranked: Sequence[str], rejected: Sequence[str]) -> None:
+        clip_ids = [*ranked, *rejected]
+        marks = ",".join("?" * len(clip_ids))
+        found = dict(
+            self.conn.execute(f"SELECT id, prompt FROM clips WHERE id IN ({marks})", clip_ids)
+        )
+        missing = [c for c in clip_ids if c not in found]
+        if missing:
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND,
+                f"unknown clip ids {missing[:5]}: a ranking can name only clips this engine "
+                "generated (the clip_id of a generate reply)",
+                field="body.ranked" if missing[0] in ranked else "body.rejected",
+            )
+        other = [c for c in clip_ids if found[c] != prompt]
+        if other:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"body.prompt: clip {other[0]!r} was generated for {found[other[0]][:80]!r}; "
+                "every clip of a ranking must come from the ranking's prompt",
+                field="body.prompt",
+            )
+
+    def rankings_page(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None, int]:
+        """(rankings with id > after, oldest first; next `after` or None; total count)."""
+        rows = self.conn.execute(
+            "SELECT id, prompt, ranked, rejected, created FROM rankings WHERE id > ? "
+            "ORDER BY id LIMIT ?",
+            (after, limit + 1),
+        ).fetchall()
+        (total,) = self.conn.execute("SELECT COUNT(*) FROM rankings").fetchone()
+        page = [
+            {
+                "ranking_id": int(rid),
+                "prompt": prompt,
+                "ranked": json.loads(ranked),
+                "rejected": json.loads(rejected),
+                "created": float(created),
+            }
+            for rid, prompt, ranked, rejected, created in rows[:limit]
+        ]
+        more = len(rows) > limit
+        return page, (page[-1]["ranking_id"] if more and page else None), int(total)
