@@ -1,0 +1,90 @@
+"""Malformed and hostile frames get error replies by PROTOCOL.md's rule; the engine stays up."""
+
+from __future__ import annotations
+
+import random
+
+import msgpack
+import pytest
+import zmq
+
+from easytune_protocol import ErrorCode, decode, encode, request
+
+CODES = {c.value for c in ErrorCode}
+
+
+def hostile_messages(rng: random.Random, count: int) -> list[list[bytes]]:
+    """Random bytes, truncated and corrupted valid messages, wrong versions, types and kinds."""
+    good = encode(request("health", {}, session="s1"))
+    gen = encode(request("generate", {"prompt": "a person waves"}, session="s1"))
+    header = msgpack.unpackb(good[0])
+
+    def with_header(**changes) -> list[bytes]:
+        return [msgpack.packb({**header, **changes}), good[1]]
+
+    makers = [
+        lambda: [rng.randbytes(rng.randint(0, 64))],
+        lambda: [rng.randbytes(rng.randint(0, 64)) for _ in range(rng.randint(2, 5))],
+        lambda: [bytes(good[0])[: rng.randint(0, len(good[0]) - 1)], bytes(good[1])],
+        lambda: [bytes(gen[0]), bytes(gen[1])[: rng.randint(0, len(gen[1]) - 1)]],
+        lambda: [bytes(good[0]), bytes(good[1]), rng.randbytes(8)],  # unreferenced frame
+        lambda: with_header(protocol="9.9"),
+        lambda: with_header(type="no_such_type"),
+        lambda: with_header(kind="reply"),
+        lambda: with_header(id=12345),
+        lambda: [msgpack.packb([1, 2, 3]), good[1]],
+        lambda: [bytes(gen[0]), msgpack.packb({"prompt": 5})],
+        lambda: [bytes(gen[0]), msgpack.packb({"prompt": "x", "candidates": 10**6})],
+        lambda: [bytes(good[0]), b"\x91" * 200 + b"\xc0"],  # nesting 200 deep
+        lambda: [bytes(good[0]), b"\xdd\xff\xff\xff\xff"],  # array declaring 4e9 items
+    ]
+    return [rng.choice(makers)() for _ in range(count)]
+
+
+def test_hostile_frames_then_a_valid_request(engine) -> None:
+    rng = random.Random(0)
+    messages = hostile_messages(rng, 300)
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(engine.bind)
+    try:
+        for frames in messages:
+            sock.send_multipart(frames)
+        replies = []
+        while len(replies) < len(messages) and sock.poll(10_000):
+            replies.append(sock.recv_multipart())
+    finally:
+        sock.close()
+    assert len(replies) == len(messages), "every message gets exactly one reply"
+    for frames in replies:
+        rep = decode(frames)
+        assert rep.header.kind == "reply" and rep.header.status == "error"
+        assert rep.body["code"] in CODES - {"timeout", "engine_restarted"}
+    assert engine.proc.poll() is None
+    with engine.client() as client:
+        assert client.request("health")["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"protocol": "0.0"}, ErrorCode.UNSUPPORTED_VERSION),
+        ({"type": "teleport"}, ErrorCode.UNKNOWN_TYPE),
+        ({"type": "start_job"}, ErrorCode.INVALID_FIELD),  # no idempotency key
+    ],
+)
+def test_error_reply_addresses_the_request(engine, changes: dict, code: ErrorCode) -> None:
+    msg = request("health", {}, session="s1")
+    header = {**msgpack.unpackb(encode(msg)[0]), **changes}
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(engine.bind)
+    try:
+        sock.send_multipart([msgpack.packb(header), msgpack.packb({})])
+        assert sock.poll(10_000)
+        rep = decode(sock.recv_multipart())
+    finally:
+        sock.close()
+    assert rep.header.reply_to == msg.header.id
+    assert rep.body["code"] == code, rep.body

@@ -1,0 +1,70 @@
+"""Starting and stopping: the data-dir lock, loopback-only binds, --gpu without CUDA, shutdown."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import torch
+from serve_helpers import launch, start_engine
+
+
+def test_second_engine_on_the_same_data_dir_refuses(engine, tiny_model: Path) -> None:
+    other = launch(engine.data_dir, "--cpu", "--bind", "tcp://127.0.0.1:*", "--events",
+                   "tcp://127.0.0.1:*", "--model", str(tiny_model))  # fmt: skip
+    assert other.wait(60) == 2
+    text = "\n".join(other.lines)
+    assert "in use by another engine" in text and f"pid {engine.proc.pid}" in text
+    assert engine.proc.poll() is None
+
+
+@pytest.mark.parametrize("bind", ["tcp://0.0.0.0:5555", "tcp://*:5555", "tcp://192.168.1.5:5555"])
+def test_non_loopback_bind_is_refused(tmp_path: Path, bind: str) -> None:
+    proc = launch(tmp_path / "data", "--cpu", "--bind", bind)
+    assert proc.wait(60) == 2
+    text = "\n".join(proc.lines)
+    assert "not a loopback address" in text and "CurveZMQ" in text
+    assert not (tmp_path / "data").exists()  # refused before touching anything
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_gpu_without_cuda_says_so(tmp_path: Path) -> None:
+    proc = launch(tmp_path / "data", "--gpu", "0")
+    assert proc.wait(60) == 2
+    text = "\n".join(proc.lines)
+    assert "--gpu 0" in text and "no CUDA device" in text and "--cpu" in text
+
+
+def test_shutdown_stops_and_a_restart_keeps_the_rankings(tmp_path: Path, tiny_model: Path):
+    data = tmp_path / "data"
+    first = start_engine(data, tiny_model)
+    try:
+        with first.client() as client:
+            hello = client.hello()
+            out = client.request(
+                "generate", {"prompt": "a person bows", "candidates": 2, "length": 20, "steps": 2}
+            )
+            ids = [c["clip_id"] for c in out["clips"]]
+            ranking = client.request("submit_ranking", {"prompt": "a person bows", "ranked": ids})
+            assert client.request("shutdown") == {"stopping": True}
+        assert first.wait(30) == 0
+    finally:
+        first.stop()
+    events = [r["event"] for r in first.log]
+    assert events[0] == "ready" and events[-2:] == ["stopping", "stopped"]
+    requests = [r for r in first.log if r["event"] == "request"]
+    assert [r["type"] for r in requests] == ["hello", "generate", "submit_ranking", "shutdown"]
+    assert all(r["status"] == "ok" and r["ms"] >= 0 and r["id"] for r in requests)
+
+    second = start_engine(data, tiny_model)  # the lock was released
+    try:
+        with second.client() as client:
+            assert client.hello()["engine_session"] != hello["engine_session"]
+            page = client.request("list_rankings")
+            assert [r["ranking_id"] for r in page["rankings"]] == [ranking["ranking_id"]]
+            assert page["rankings"][0]["ranked"] == ids
+    finally:
+        second.stop()
+    with sqlite3.connect(data / "engine.sqlite") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)

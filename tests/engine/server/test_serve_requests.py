@@ -1,0 +1,175 @@
+"""Requests against a real engine process: hello, models, generate, rankings, idempotency."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from easytune_engine.checkpoint import load_checkpoint
+from easytune_protocol import PROTOCOL_VERSION, ErrorCode, RemoteError
+from easytune_protocol.catalogue import JOINT_NAMES, JOINT_PARENTS
+from easytune_protocol.client import EngineClient
+
+PROMPT = "a person waves with the right hand"
+GEN = {"prompt": PROMPT, "candidates": 3, "length": 40, "seed": 11, "steps": 4}
+
+
+def db(engine) -> sqlite3.Connection:
+    return sqlite3.connect(engine.data_dir / "engine.sqlite")
+
+
+def test_hello_and_list_models(client: EngineClient, engine) -> None:
+    info = client.hello("test-client")
+    assert info["protocol_version"] == PROTOCOL_VERSION
+    assert info["engine_session"] == engine.ready["engine_session"] == client.engine_session
+    assert info["device"] == "cpu" and info["fps"] == 20
+    assert info["events"] == engine.ready["events"]
+    assert info["joint_names"] == list(JOINT_NAMES)
+    assert info["joint_parents"] == list(JOINT_PARENTS)
+    assert {"generate", "rankings"} <= set(info["capabilities"])
+    (model,) = info["models"]
+    assert model["name"] == "mld" and model["kind"] == "mld"
+    assert client.request("list_models")["models"] == info["models"]
+
+
+def test_generate_round_trip(client: EngineClient, engine, tiny_model) -> None:
+    out = client.request("generate", GEN)
+    assert (out["seed"], out["steps"], out["backbone"], out["fps"]) == (11, 4, "mld", 20)
+    assert len(out["clips"]) == 3
+    for clip in out["clips"]:
+        t = clip["frames"]
+        assert t == 40
+        assert clip["joints"].shape == (t, 22, 3) and clip["joints"].dtype == np.float32
+        assert clip["rotations"].shape == (t, 22, 4)
+        norms = np.linalg.norm(clip["rotations"], axis=-1)
+        np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+        np.testing.assert_allclose(clip["root_translation"], clip["joints"][:, 0], atol=1e-5)
+        assert clip["foot_contacts"].shape == (t, 4)
+        assert set(np.unique(clip["foot_contacts"])) <= {0, 1}
+    ids = [c["clip_id"] for c in out["clips"]]
+    assert len(set(ids)) == 3
+
+    # Every clip is stored before the reply, with how it was made.
+    sha = load_checkpoint(tiny_model, "backbone/mld").sha256
+    with db(engine) as conn:
+        rows = conn.execute(
+            "SELECT c.id, c.prompt, c.frames, c.dim, length(c.features), m.backbone, "
+            "m.checkpoint_sha256, m.seed, m.candidate, m.sampler, m.steps "
+            "FROM clips c JOIN clip_meta m ON m.clip_id = c.id WHERE c.id IN (?, ?, ?) "
+            "ORDER BY m.candidate",
+            ids,
+        ).fetchall()
+    assert [r[0] for r in rows] == ids
+    for k, (_, prompt, frames, dim, nbytes, backbone, ck, seed, cand, sampler, steps) in enumerate(
+        rows
+    ):
+        assert (prompt, frames, dim, nbytes) == (PROMPT, 40, 263, 40 * 263 * 4)
+        assert (backbone, ck, seed, cand, sampler, steps) == ("mld", sha, 11, k, "ddim", 4)
+
+    # Same seed, same motions (new clip ids).
+    again = client.request("generate", GEN)
+    for a, b in zip(out["clips"], again["clips"], strict=True):
+        assert a["clip_id"] != b["clip_id"]
+        np.testing.assert_allclose(a["joints"], b["joints"], atol=1e-5)
+
+
+def test_generate_errors_name_the_field(client: EngineClient) -> None:
+    cases = [
+        ({"backbone": "mdm"}, ErrorCode.NOT_FOUND, "body.backbone"),
+        ({"adapter": "nope"}, ErrorCode.NOT_FOUND, "body.adapter"),
+        ({"sampler": "lcm"}, ErrorCode.INVALID_FIELD, "body.sampler"),
+    ]
+    for extra, code, field in cases:
+        with pytest.raises(RemoteError) as err:
+            client.request("generate", {**GEN, **extra})
+        assert err.value.code == code and err.value.field == field, err.value
+
+
+def test_socket_loop_answers_while_generating(client: EngineClient) -> None:
+    """health is answered while a long generate runs on the worker."""
+    rid = client.send("generate", {**GEN, "candidates": 16, "length": 196, "steps": 50})
+    hid = client.send("health", {})
+    order = []
+    while len(order) < 2:
+        order += [r.request_id for r in client.poll_replies(timeout=20)]
+    assert order[0] == hid, "health waited behind generate"
+    assert rid in order
+
+
+def ranked_clips(client: EngineClient, prompt: str = PROMPT) -> list[str]:
+    out = client.request("generate", {**GEN, "prompt": prompt})
+    return [c["clip_id"] for c in out["clips"]]
+
+
+def test_submit_ranking_is_idempotent(client: EngineClient, engine) -> None:
+    ids = ranked_clips(client)
+    body = {"prompt": PROMPT, "ranked": ids[:2], "rejected": ids[2:]}
+    with db(engine) as conn:
+        (before,) = conn.execute("SELECT COUNT(*) FROM rankings").fetchone()
+    replies = []
+    for _ in range(2):  # a retry: the same key and body
+        client.send("submit_ranking", body, idempotency_key="rank-key-1")
+        (rep,) = client.poll_replies(timeout=20)
+        replies.append(rep)
+    first, second = replies
+    assert first.ok and second.ok
+    assert first.body == second.body
+    assert first.body["pairs"] == 3  # c0 > c1, c0 > c2, c1 > c2
+    assert not first.header.replayed and second.header.replayed
+    with db(engine) as conn:
+        (after,) = conn.execute("SELECT COUNT(*) FROM rankings").fetchone()
+        (stored,) = conn.execute(
+            "SELECT ranked FROM rankings WHERE id = ?", (first.body["ranking_id"],)
+        ).fetchone()
+    assert after == before + 1
+    assert stored == f'["{ids[0]}", "{ids[1]}"]'
+
+    # The same key with another body is a conflict, not a second ranking.
+    with pytest.raises(RemoteError) as err:
+        client.request("submit_ranking", {**body, "ranked": ids[:1]}, idempotency_key="rank-key-1")
+    assert err.value.code == ErrorCode.CONFLICT
+
+
+def test_unknown_clip_id_is_not_found(client: EngineClient, engine) -> None:
+    ids = ranked_clips(client)
+    with db(engine) as conn:
+        (before,) = conn.execute("SELECT COUNT(*) FROM rankings").fetchone()
+    with pytest.raises(RemoteError) as err:
+        client.request("submit_ranking", {"prompt": PROMPT, "ranked": [ids[0], "clip-unknown"]})
+    assert err.value.code == ErrorCode.NOT_FOUND and "clip-unknown" in err.value.message
+    with pytest.raises(RemoteError) as err:
+        client.request("submit_ranking", {"prompt": "a person sits down", "ranked": ids[:2]})
+    assert err.value.code == ErrorCode.INVALID_FIELD and err.value.field == "body.prompt"
+    with db(engine) as conn:
+        (after,) = conn.execute("SELECT COUNT(*) FROM rankings").fetchone()
+    assert after == before
+
+
+def test_list_and_export_rankings_page(client: EngineClient) -> None:
+    ids = ranked_clips(client, "a person jumps")
+    for k in range(3):
+        client.request(
+            "submit_ranking",
+            {"prompt": "a person jumps", "ranked": [ids[k], ids[(k + 1) % 3]]},
+        )
+    total = client.request("list_rankings", {"limit": 500})["total"]
+    seen, after = [], 0
+    while True:
+        page = client.request("list_rankings", {"after": after, "limit": 2})
+        assert page["total"] == total and len(page["rankings"]) <= 2
+        seen += [r["ranking_id"] for r in page["rankings"]]
+        if page.get("next_after") is None:
+            break
+        after = page["next_after"]
+    assert seen == sorted(seen) and len(seen) == total
+
+    last = client.request("list_rankings", {"after": seen[-4], "limit": 500})["rankings"]
+    exported = client.request("export_rankings", {"after": seen[-4], "limit": 8})
+    assert exported["format"] == "easytune-rankings" and exported["rankings"] == last
+    named = {c for r in last for c in (*r["ranked"], *r["rejected"])}
+    clips = {c["clip_id"]: c for c in exported["clips"]}
+    assert set(clips) == named
+    for c in clips.values():
+        assert c["features"].shape == (40, 263) and c["features"].dtype == np.float32
