@@ -32,9 +32,10 @@ from easytune_protocol.codec import MAX_FRAMES as MAX_WIRE_FRAMES
 from easytune_protocol.codec import MAX_MESSAGE_BYTES
 
 from .. import __version__
+from .batching import GenerateJob
 from .models import ModelRegistry
 from .store import Store, StoredReply, body_digest
-from .worker import GenerateJob, GenerationWorker
+from .worker import GenerationWorker
 
 CAPABILITIES = ("generate", "rankings", "events")
 RANKINGS_FORMAT = "easytune-rankings"

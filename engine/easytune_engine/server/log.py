@@ -5,7 +5,8 @@
 
 Every request gets exactly one `request` line (its id, type, status, error code and duration from
 arrival to reply); the server adds `ready`, `stopping` and `stopped` lines around its life, and
-`dropped` for a reply it could not deliver.
+`dropped` for a reply it could not deliver. A generate line adds `batch`: how many requests shared
+its sampling call.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ class EventLog:
         record = {"ts": round(time.time(), 3), "event": event}
         record.update({k: v for k, v in fields.items() if v is not None})
         stream = self.stream or sys.stderr
-        stream.write(json.dumps(record, default=str) + "\n")
-        stream.flush()
+        try:
+            stream.write(json.dumps(record, default=str) + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # stderr closed by whoever started us: keep serving
+            pass
 
     def request(
         self,
@@ -37,6 +41,7 @@ class EventLog:
         code: str | None = None,
         session: str | None = None,
         replayed: bool = False,
+        batch: int | None = None,
     ) -> None:
         self.write(
             "request",
@@ -47,4 +52,5 @@ class EventLog:
             ms=round((time.perf_counter() - started) * 1000.0, 3),
             session=session,
             replayed=replayed or None,
+            batch=batch,
         )

@@ -150,7 +150,7 @@ class Server:
             self._send(done.peer, done.frames)
             h = done.header
             self.log.request(h.id, h.type, done.status, done.received, code=done.code,
-                             session=h.session)  # fmt: skip
+                             session=h.session, batch=done.batch)  # fmt: skip
 
     def handle(self, frames: list[Any]) -> None:
         """Answer one message from the ROUTER ([identity, header, body, *arrays])."""

@@ -6,11 +6,11 @@
         router.send_multipart([done.peer, *done.frames])
 
 The socket thread never runs the model: it validates a generate request, queues it and goes back
-to answering health, hello and rankings at once. The worker samples the candidates, turns them
-into clips (joints, IK rotations, contacts), stores every clip durably, encodes the reply and
+to answering health, hello and rankings at once. The worker takes the oldest request together with
+the queued ones that can share its sampling call (`batching`), samples them, turns every candidate
+into a clip (joints, IK rotations, contacts), stores the clips durably, encodes each reply and
 hands it back through a queue, waking the socket thread with one byte on an inproc PUSH socket
-(ZeroMQ sockets are not shared between threads). Requests are run one at a time, in order;
-batching concurrent requests into one sampling call is left for a later increment.
+(ZeroMQ sockets are not shared between threads).
 """
 
 from __future__ import annotations
@@ -18,41 +18,34 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zmq
 
 from easytune_protocol import ErrorCode, Header, ProtocolError, encode, error_reply, new_id, reply
 from easytune_protocol.catalogue import FPS
 
-from ..models.pipeline import SamplingOptions
-from .models import ServedModel
+from .batching import GenerateJob, sample_batch, take_batch
 from .motion import clip_arrays
 from .store import ClipRecord, Store
 
 
 @dataclass(frozen=True)
-class GenerateJob:
-    peer: bytes  # the ROUTER identity frame of the client
-    header: Header  # the request's header
-    body: dict[str, Any]  # the decoded, checked request body
-    model: ServedModel
-    options: SamplingOptions
-    seed: int
-    received: float  # time.perf_counter() when the request arrived
-
-
-@dataclass(frozen=True)
 class Finished:
+    """A reply ready to go back to its client, with what the request log needs."""
+
     peer: bytes
     frames: list[Any]
     header: Header  # of the request
     status: str  # "ok", "error", "cancelled"
     code: str | None
     received: float
+    batch: int  # requests sampled together with this one (itself included)
 
 
 class GenerationWorker:
@@ -68,10 +61,13 @@ class GenerationWorker:
         self.engine_session = engine_session
         self.context = context
         self.wake_endpoint = wake_endpoint
-        self.jobs: queue.Queue[GenerateJob | None] = queue.Queue(maxsize=limit)
+        self.limit = limit
         self.done: queue.Queue[Finished] = queue.Queue()
-        self.running = 0  # jobs being sampled now (0 or 1)
-        self._stop = threading.Event()
+        self.running = 0  # requests being sampled now
+        self._pending: deque[GenerateJob] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._wake: zmq.Socket | None = None
         self._thread = threading.Thread(target=self._run, name="generation", daemon=True)
 
     def start(self) -> None:
@@ -83,18 +79,20 @@ class GenerationWorker:
 
     @property
     def queued(self) -> int:
-        return self.jobs.qsize() + self.running
+        """Requests queued or being sampled."""
+        return len(self._pending) + self.running
 
     def submit(self, job: GenerateJob) -> None:
-        if self._stop.is_set():
-            raise ProtocolError(ErrorCode.BUSY, "the engine is stopping; retry after a restart")
-        try:
-            self.jobs.put_nowait(job)
-        except queue.Full:
-            raise ProtocolError(
-                ErrorCode.BUSY,
-                f"{self.jobs.maxsize} generate requests are queued already; retry later",
-            ) from None
+        with self._cond:
+            if self._stopping:
+                raise ProtocolError(ErrorCode.BUSY, "the engine is stopping; retry after a restart")
+            if len(self._pending) >= self.limit:
+                raise ProtocolError(
+                    ErrorCode.BUSY,
+                    f"{self.limit} generate requests are queued already; retry later",
+                )
+            self._pending.append(job)
+            self._cond.notify()
 
     def finished(self) -> Iterator[Finished]:
         while True:
@@ -104,74 +102,82 @@ class GenerationWorker:
                 return
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the request being sampled, answer the queued ones `cancelled`, join."""
-        self._stop.set()
-        while True:
-            try:
-                job = self.jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                err = ProtocolError(ErrorCode.BUSY, "the engine stopped before running this")
-                self._put(job, self._error(job, err, status="cancelled"), "cancelled", err)
-        self.jobs.put(None)
+        """Finish the batch being sampled, answer the queued requests `cancelled`, join."""
+        with self._cond:
+            self._stopping = True
+            cancelled = list(self._pending)
+            self._pending.clear()
+            self._cond.notify_all()
+        err = ProtocolError(ErrorCode.BUSY, "the engine stopped before running this request")
+        for job in cancelled:
+            self._put(job, self._error(job, err, "cancelled"), "cancelled", err, 1)
         self._thread.join(timeout)
 
     # -- worker thread -------------------------------------------------------------------------
 
+    def _next_batch(self) -> list[GenerateJob] | None:
+        with self._cond:
+            while not self._pending and not self._stopping:
+                self._cond.wait()
+            if not self._pending:
+                return None
+            batch = take_batch(self._pending.popleft(), self._pending)
+            self.running = len(batch)
+            return batch
+
     def _run(self) -> None:
         store = Store(self.store_path)
-        wake = self.context.socket(zmq.PUSH)
-        wake.setsockopt(zmq.LINGER, 0)
-        wake.connect(self.wake_endpoint)
-        self._wake = wake
+        self._wake = self.context.socket(zmq.PUSH)
+        self._wake.setsockopt(zmq.LINGER, 0)
+        self._wake.connect(self.wake_endpoint)
         try:
-            while True:
-                job = self.jobs.get()
-                if job is None:
-                    break
-                self.running = 1
+            while (batch := self._next_batch()) is not None:
                 try:
-                    frames = self._generate(store, job)
-                    self._put(job, frames, "ok", None)
-                except ProtocolError as exc:
-                    self._put(job, self._error(job, exc), "error", exc)
-                except Exception as exc:  # an engine bug must not kill the worker
-                    err = ProtocolError(
-                        ErrorCode.INTERNAL, f"generate failed: {type(exc).__name__}: {exc}"
-                    )
-                    self._put(job, self._error(job, err), "error", err)
+                    self._run_batch(store, batch)
                 finally:
                     self.running = 0
         finally:
             store.close()
-            wake.close(linger=0)
+            self._wake.close(linger=0)
 
-    def _put(self, job: GenerateJob, frames: list[Any], status: str, err: Any) -> None:
+    def _run_batch(self, store: Store, batch: Sequence[GenerateJob]) -> None:
+        t0 = time.perf_counter()
+        try:
+            features = sample_batch(batch)
+        except Exception as exc:  # an engine bug must not kill the worker
+            err = ProtocolError(ErrorCode.INTERNAL, f"generate failed: {type(exc).__name__}: {exc}")
+            for job in batch:
+                self._put(job, self._error(job, err), "error", err, len(batch))
+            return
+        elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        for job, feats in zip(batch, features, strict=True):
+            try:
+                frames = self._reply(store, job, feats, elapsed_ms)
+                self._put(job, frames, "ok", None, len(batch))
+            except ProtocolError as exc:
+                self._put(job, self._error(job, exc), "error", exc, len(batch))
+            except Exception as exc:
+                err = ProtocolError(
+                    ErrorCode.INTERNAL, f"generate failed: {type(exc).__name__}: {exc}"
+                )
+                self._put(job, self._error(job, err), "error", err, len(batch))
+
+    def _put(self, job: GenerateJob, frames: list[Any], status: str, err: Any, batch: int) -> None:
         code = str(err.code) if err is not None else None
-        self.done.put(Finished(job.peer, frames, job.header, status, code, job.received))
-        wake = getattr(self, "_wake", None)
-        if wake is not None and threading.current_thread() is self._thread:
-            wake.send(b"\x01")
+        self.done.put(Finished(job.peer, frames, job.header, status, code, job.received, batch))
+        if self._wake is not None and threading.current_thread() is self._thread:
+            self._wake.send(b"\x01")
 
     def _error(self, job: GenerateJob, err: ProtocolError, status: str = "error") -> list[Any]:
         msg = error_reply(err, engine_session=self.engine_session, req=job.header, status=status)
         return encode(msg)  # type: ignore[arg-type]
 
-    def _generate(self, store: Store, job: GenerateJob) -> list[Any]:
-        t0 = time.perf_counter()
+    def _reply(
+        self, store: Store, job: GenerateJob, features: list[np.ndarray], elapsed_ms: float
+    ) -> list[Any]:
         b, opts, model = job.body, job.options, job.model
-        n = b["candidates"]
-        out = model.generator.generate(
-            [b["prompt"]] * n,
-            [b["length"]] * n,
-            seed=job.seed,
-            steps=opts.steps,
-            guidance=opts.guidance,
-            sampler=opts.sampler,
-        )
         clips, records = [], []
-        for k, feats in enumerate(out.features):
+        for k, feats in enumerate(features):
             clip_id = f"clip-{new_id()}"
             try:
                 arrays = clip_arrays(feats)
@@ -195,6 +201,6 @@ class GenerationWorker:
             "steps": opts.steps,
             "guidance": float(opts.guidance),
             "backbone": model.name,
-            "elapsed_ms": (time.perf_counter() - t0) * 1000.0,
+            "elapsed_ms": elapsed_ms,
         }
         return encode(reply(job.header, body, engine_session=self.engine_session))

@@ -9,6 +9,8 @@ import pytest
 import torch
 from serve_helpers import launch, start_engine
 
+from easytune_engine.server.config import ServeError, check_endpoint
+
 
 def test_second_engine_on_the_same_data_dir_refuses(engine, tiny_model: Path) -> None:
     other = launch(engine.data_dir, "--cpu", "--bind", "tcp://127.0.0.1:*", "--events",
@@ -19,9 +21,19 @@ def test_second_engine_on_the_same_data_dir_refuses(engine, tiny_model: Path) ->
     assert engine.proc.poll() is None
 
 
-@pytest.mark.parametrize("bind", ["tcp://0.0.0.0:5555", "tcp://*:5555", "tcp://192.168.1.5:5555"])
-def test_non_loopback_bind_is_refused(tmp_path: Path, bind: str) -> None:
-    proc = launch(tmp_path / "data", "--cpu", "--bind", bind)
+@pytest.mark.parametrize(
+    "endpoint",
+    ["tcp://0.0.0.0:5555", "tcp://*:5555", "tcp://192.168.1.5:5555", "tcp://[::]:5555", "udp://x"],
+)
+def test_only_loopback_endpoints_are_accepted(endpoint: str) -> None:
+    with pytest.raises(ServeError, match=r"loopback|not a ZeroMQ endpoint"):
+        check_endpoint(endpoint, "--bind")
+    for ok in ("tcp://127.0.0.1:5555", "tcp://localhost:*", "tcp://[::1]:5555", "ipc:///tmp/e"):
+        assert check_endpoint(ok, "--bind") == ok
+
+
+def test_non_loopback_bind_is_refused(tmp_path: Path) -> None:
+    proc = launch(tmp_path / "data", "--cpu", "--bind", "tcp://0.0.0.0:5555")
     assert proc.wait(60) == 2
     text = "\n".join(proc.lines)
     assert "not a loopback address" in text and "CurveZMQ" in text

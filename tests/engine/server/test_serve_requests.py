@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import numpy as np
 import pytest
+import zmq
 
 from easytune_engine.checkpoint import load_checkpoint
-from easytune_protocol import PROTOCOL_VERSION, ErrorCode, RemoteError
+from easytune_protocol import PROTOCOL_VERSION, ErrorCode, RemoteError, encode, request
 from easytune_protocol.catalogue import JOINT_NAMES, JOINT_PARENTS
 from easytune_protocol.client import EngineClient
 
@@ -173,3 +175,46 @@ def test_list_and_export_rankings_page(client: EngineClient) -> None:
     assert set(clips) == named
     for c in clips.values():
         assert c["features"].shape == (40, 263) and c["features"].dtype == np.float32
+
+
+def wait_for_log(engine, predicate, timeout: float = 10.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [r for r in engine.log if predicate(r)]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def test_concurrent_generates_are_batched_with_unchanged_motions(
+    client: EngineClient, engine
+) -> None:
+    """Requests queued behind a long one share one sampling call; each still gets the motions
+    its seed gives alone."""
+    blocker = client.send("generate", {**GEN, "candidates": 16, "length": 196, "steps": 50})
+    seeds = {client.send("generate", {**GEN, "seed": s}): s for s in (21, 22, 23)}
+    replies = {}
+    while len(replies) < 4:
+        replies.update({r.request_id: r for r in client.poll_replies(timeout=20)})
+    assert replies[blocker].ok
+    lines = wait_for_log(engine, lambda r: r.get("id") in seeds)
+    assert len(lines) == 3 and all(r["batch"] == 3 for r in lines), lines
+    for rid, seed in seeds.items():
+        alone = client.request("generate", {**GEN, "seed": seed})
+        for a, b in zip(replies[rid].result()["clips"], alone["clips"], strict=True):
+            np.testing.assert_allclose(a["joints"], b["joints"], atol=1e-4)
+
+
+def test_a_client_that_leaves_mid_request_is_dropped(engine) -> None:
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(engine.bind)
+    msg = request("generate", {**GEN, "candidates": 16, "length": 196, "steps": 50}, session="s")
+    sock.send_multipart(encode(msg))
+    time.sleep(0.2)
+    sock.close()
+    assert wait_for_log(engine, lambda r: r.get("event") == "dropped", timeout=30)
+    assert wait_for_log(engine, lambda r: r.get("id") == msg.header.id)
+    with engine.client() as c:
+        assert c.request("health")["queued_requests"] == 0

@@ -1,0 +1,85 @@
+"""Several generate requests in one sampling call.
+
+    batch = take_batch(first, pending)        # queued requests that can share first's call
+    features = sample_batch(batch)            # per request, its candidates' (T, 263) features
+
+Requests share a call when they use the same model, sampler, steps, guidance and length (so every
+row has the same shape and no padding enters the batch), up to the generator's row limit. Each
+candidate keeps its own random stream (`MotionGenerator.generators(n, seed)`), so a request gets
+the same motions whether it ran alone or in a batch: same seed, same motions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models.base import check_lengths
+from ..models.pipeline import MAX_CANDIDATES as MAX_ROWS
+from ..models.pipeline import SamplingOptions
+from ..text.encoder import check_prompts
+from .models import ServedModel
+
+
+@dataclass(frozen=True)
+class GenerateJob:
+    """A checked generate request waiting for the worker."""
+
+    peer: bytes  # the ROUTER identity frame of the client
+    header: Any  # the request's easytune_protocol Header
+    body: dict[str, Any]  # the decoded, checked request body
+    model: ServedModel
+    options: SamplingOptions
+    seed: int
+    received: float  # time.perf_counter() when the request arrived
+
+
+def _key(job: GenerateJob) -> tuple:
+    return (job.model.name, job.options, job.body["length"])
+
+
+def take_batch(first: GenerateJob, pending: deque[GenerateJob]) -> list[GenerateJob]:
+    """`first` and the pending requests that can share its sampling call (removed from
+    `pending`; the others keep their order)."""
+    batch, rows, keep = [first], first.body["candidates"], deque()
+    while pending:
+        job = pending.popleft()
+        n = job.body["candidates"]
+        if _key(job) == _key(first) and rows + n <= MAX_ROWS:
+            batch.append(job)
+            rows += n
+        else:
+            keep.append(job)
+    pending.extend(keep)
+    return batch
+
+
+def sample_batch(batch: Sequence[GenerateJob]) -> list[list[np.ndarray]]:
+    """Sample every candidate of `batch` in one call (MotionGenerator.generate's steps, with each
+    request's own seed); returns, per request, its candidates' raw (length, 263) features."""
+    first = batch[0]
+    gen, opts = first.model.generator, first.options
+    prompts: list[str] = []
+    streams: list[torch.Generator] = []
+    for job in batch:
+        n = job.body["candidates"]
+        prompts += [job.body["prompt"]] * n
+        streams += gen.generators(n, job.seed)
+    prompts = check_prompts(prompts)
+    lengths = check_lengths([first.body["length"]] * len(prompts))
+    with torch.no_grad():
+        cond = gen.conditioning(prompts, lengths, opts)
+        x0 = gen.sample(cond, gen.initial_noise(lengths, streams), opts, generator=streams)
+        feats = gen.backbone.decode(x0, cond.lengths)
+        raw = gen.backbone.denormalize(feats).cpu().numpy().astype(np.float32)
+    out, row = [], 0
+    for job in batch:
+        n = job.body["candidates"]
+        out.append([raw[i, : first.body["length"]] for i in range(row, row + n)])
+        row += n
+    return out
