@@ -64,6 +64,9 @@ class Server:
         self.wake.setsockopt(zmq.LINGER, 0)
         wake_endpoint = f"inproc://worker-{self.engine_session}"
         self.wake.bind(wake_endpoint)
+        for sock, endpoint in ((self.router, config.bind), (self.pub, config.events)):
+            if endpoint.startswith("tcp://["):
+                sock.setsockopt(zmq.IPV6, 1)  # tcp://[::1]:PORT
         try:
             self.router.bind(config.bind)
             self.pub.bind(config.events)

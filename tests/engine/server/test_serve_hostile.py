@@ -88,3 +88,18 @@ def test_error_reply_addresses_the_request(engine, changes: dict, code: ErrorCod
         sock.close()
     assert rep.header.reply_to == msg.header.id
     assert rep.body["code"] == code, rep.body
+
+
+def test_a_body_over_the_limit_is_too_large(engine) -> None:
+    """Sizes are checked before anything is unpacked, so the reply cannot name the request."""
+    frames = encode(request("health", {}, session="s1"))
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(engine.bind)
+    try:
+        sock.send_multipart([frames[0], msgpack.packb({"pad": "x" * (5 << 20)})])
+        assert sock.poll(10_000)
+        rep = decode(sock.recv_multipart())
+    finally:
+        sock.close()
+    assert rep.body["code"] == ErrorCode.TOO_LARGE and rep.header.reply_to == ""

@@ -1,0 +1,86 @@
+"""The engine store in-process: rankings with their idempotency records, SPL format, the lock."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from easytune_engine.reward.rankings import read_preference_pairs
+from easytune_engine.server.config import ServeError
+from easytune_engine.server.datadir import DataDirLock
+from easytune_engine.server.store import ClipRecord, Store, body_digest
+from easytune_protocol import ErrorCode, ProtocolError
+
+PROMPT = "a person kicks"
+
+
+def clip(clip_id: str, prompt: str = PROMPT, frames: int = 12) -> ClipRecord:
+    feats = np.random.default_rng(len(clip_id)).normal(size=(frames, 263)).astype(np.float32)
+    return ClipRecord(clip_id, prompt, feats, "mld", "mld", "ab" * 32, 7, 0, "ddim", 4, 2.5, "e1")
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store(tmp_path / "engine.sqlite")
+    s.add_clips([clip("c1"), clip("c2"), clip("c3"), clip("other", "a person sits")])
+    yield s
+    s.close()
+
+
+def count(store: Store, table: str) -> int:
+    return store.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def test_a_ranking_and_its_reply_commit_together(store: Store) -> None:
+    body = {"prompt": PROMPT, "ranked": ["c2", "c1"], "rejected": ["c3"]}
+    digest = body_digest("submit_ranking", body)
+    first = store.submit_ranking("s", "k", digest, PROMPT, ["c2", "c1"], ["c3"])
+    assert first.body == {"ranking_id": 1, "pairs": 3, "total_rankings": 1}
+    again = store.submit_ranking("s", "k", digest, PROMPT, ["c2", "c1"], ["c3"])
+    assert again == first and count(store, "rankings") == 1
+    assert store.stored_reply("s", "k", "submit_ranking", digest) == first
+    with pytest.raises(ProtocolError) as err:
+        store.stored_reply("s", "k", "submit_ranking", body_digest("submit_ranking", {}))
+    assert err.value.code == ErrorCode.CONFLICT
+    # Another session may use the same key.
+    store.submit_ranking("s2", "k", digest, PROMPT, ["c2", "c1"], ["c3"])
+    assert count(store, "rankings") == 2
+
+
+@pytest.mark.parametrize(
+    ("ranked", "code"),
+    [(["c1", "nope"], ErrorCode.NOT_FOUND), (["c1", "other"], ErrorCode.INVALID_FIELD)],
+)
+def test_a_refused_ranking_leaves_nothing(store: Store, ranked: list[str], code) -> None:
+    with pytest.raises(ProtocolError) as err:
+        store.submit_ranking("s", "k", "d", PROMPT, ranked, [])
+    assert err.value.code == code
+    assert count(store, "rankings") == 0 and count(store, "idempotency") == 0
+    assert not store.conn.in_transaction
+
+
+def test_spl_reads_the_engine_store_as_it_is(store: Store) -> None:
+    store.submit_ranking("s", "k", "d", PROMPT, ["c2", "c1"], ["c3"])
+    pairs = read_preference_pairs(store.path)
+    assert [(p.better_id, p.worse_id) for p in pairs] == [("c2", "c1"), ("c2", "c3"), ("c1", "c3")]
+    np.testing.assert_array_equal(pairs[0].better, clip("c2").features)
+
+
+def test_rankings_page(store: Store) -> None:
+    for i in range(5):
+        store.submit_ranking("s", f"k{i}", "d", PROMPT, ["c1", "c2"], [])
+    page, next_after, total = store.rankings_page(0, 2)
+    assert [r["ranking_id"] for r in page] == [1, 2] and next_after == 2 and total == 5
+    page, next_after, _ = store.rankings_page(4, 2)
+    assert [r["ranking_id"] for r in page] == [5] and next_after is None
+
+
+def test_the_data_dir_lock_names_its_holder(tmp_path: Path) -> None:
+    lock = DataDirLock(tmp_path)
+    with pytest.raises(ServeError, match=f"pid {os.getpid()}"):
+        DataDirLock(tmp_path)
+    lock.release()
+    DataDirLock(tmp_path).release()  # free again
