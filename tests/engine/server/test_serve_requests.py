@@ -177,11 +177,12 @@ def test_list_and_export_rankings_page(client: EngineClient) -> None:
         assert c["features"].shape == (40, 263) and c["features"].dtype == np.float32
 
 
-def wait_for_log(engine, predicate, timeout: float = 10.0) -> list[dict]:
+def wait_for_log(engine, predicate, count: int = 1, timeout: float = 10.0) -> list[dict]:
+    """The log lines matching `predicate`, once there are `count` of them ([] on timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [r for r in engine.log if predicate(r)]
-        if found:
+        if len(found) >= count:
             return found
         time.sleep(0.05)
     return []
@@ -198,7 +199,7 @@ def test_concurrent_generates_are_batched_with_unchanged_motions(
     while len(replies) < 4:
         replies.update({r.request_id: r for r in client.poll_replies(timeout=20)})
     assert replies[blocker].ok
-    lines = wait_for_log(engine, lambda r: r.get("id") in seeds)
+    lines = wait_for_log(engine, lambda r: r.get("id") in seeds, count=3)
     assert len(lines) == 3 and all(r["batch"] == 3 for r in lines), lines
     for rid, seed in seeds.items():
         alone = client.request("generate", {**GEN, "seed": seed})
