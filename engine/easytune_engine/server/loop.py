@@ -43,6 +43,7 @@ from .worker import GenerationWorker
 
 POLL_MS = 200  # the loop looks at its stop flag (signals) at least this often
 BATCH = 256  # messages read per wake-up before the worker's replies get a turn
+CLOSE_LINGER_MS = 1000  # at an orderly stop, time for queued replies and events to leave
 
 
 class Server:
@@ -150,10 +151,10 @@ class Server:
             except zmq.Again:
                 break
         for done in self.worker.finished():
-            self._send(done.peer, done.frames)
             h = done.header
-            self.log.request(h.id, h.type, done.status, done.received, code=done.code,
-                             session=h.session, batch=done.batch)  # fmt: skip
+            self._send(done.peer, done.frames, h.id)
+            log = {"code": done.code, "session": h.session, "batch": done.batch}
+            self.log.request(h.id, h.type, done.status, done.received, **log)
 
     def handle(self, frames: list[Any]) -> None:
         """Answer one message from the ROUTER ([identity, header, body, *arrays])."""
@@ -164,6 +165,7 @@ class Server:
         address = _peer_address(frames[1]) if len(frames) > 1 else None
         peer = Peer(identity, address, received)
         msg: Message | None = None
+        out: Message
         try:
             msg = decode(frames[1:])
             if msg.header.kind != "request":
@@ -177,15 +179,14 @@ class Server:
                 return  # the worker answers (and logs) it
             out = self._reply(msg, outcome)
         except ProtocolError as exc:
-            out = error_reply(exc, engine_session=self.engine_session,
-                              req=msg.header if msg else None)  # fmt: skip
+            out = self._error(exc, msg)
         except Exception as exc:  # an engine bug: answer it, log it, keep serving
             self.log.write("error", traceback=traceback.format_exc(limit=8))
-            err = ProtocolError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-            out = error_reply(err, engine_session=self.engine_session,
-                              req=msg.header if msg else None)  # fmt: skip
-        self._send(identity, self._encode(out))
+            out = self._error(
+                ProtocolError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"), msg
+            )
         h = out.header
+        self._send(identity, self._encode(out), h.reply_to)
         self.log.request(
             h.reply_to,
             msg.type if msg else h.type,
@@ -198,11 +199,16 @@ class Server:
 
     def _reply(self, msg: Message, outcome: Outcome) -> Message:
         if outcome.status == "ok":
-            return reply(msg, outcome.body, engine_session=self.engine_session,
-                         replayed=outcome.replayed)  # fmt: skip
-        err = ProtocolError(outcome.body.get("code", ErrorCode.INTERNAL),
-                            outcome.body.get("message", ""))  # fmt: skip
-        return error_reply(err, engine_session=self.engine_session, req=msg)
+            session = self.engine_session
+            return reply(msg, outcome.body, engine_session=session, replayed=outcome.replayed)
+        b = outcome.body  # a stored error reply
+        return self._error(
+            ProtocolError(b.get("code", ErrorCode.INTERNAL), b.get("message", "")), msg
+        )
+
+    def _error(self, err: ProtocolError, msg: Message | None) -> Message:
+        """The error reply to `msg`, or (undecodable) to whatever the codec read of its header."""
+        return error_reply(err, engine_session=self.engine_session, req=msg.header if msg else None)
 
     def _encode(self, out: Message) -> list[Any]:
         try:
@@ -213,11 +219,11 @@ class Server:
             header = replace(fallback.header, reply_to=out.header.reply_to or "")
             return encode(Message(header, fallback.body))
 
-    def _send(self, identity: bytes, frames: list[Any]) -> None:
+    def _send(self, identity: bytes, frames: list[Any], request_id: str | None) -> None:
         try:
             self.router.send_multipart([identity, *frames], flags=zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as exc:  # peer gone (ROUTER_MANDATORY) or its queue full
-            self.log.write("dropped", peer=identity.hex()[:16], reason=exc.strerror)
+            self.log.write("dropped", id=request_id, peer=identity.hex()[:16], reason=exc.strerror)
 
     def publish(self, type_: str, body: dict[str, Any]) -> None:
         self._seq += 1
@@ -237,9 +243,11 @@ class Server:
         self._send_finished()
 
     def close(self) -> None:
+        # Orderly stop: a short linger lets the last replies and engine_stopping leave.
+        linger = CLOSE_LINGER_MS if self._stop_reason is not None else 0
         for sock in (self.router, self.pub, self.wake):
             if not sock.closed:
-                sock.close(linger=0)
+                sock.close(linger=linger)
         self.store.close()
         worker = getattr(self, "worker", None)
         if worker is None or not worker.alive:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,12 @@ def test_shutdown_stops_and_a_restart_keeps_the_rankings(tmp_path: Path, tiny_mo
             )
             ids = [c["clip_id"] for c in out["clips"]]
             ranking = client.request("submit_ranking", {"prompt": "a person bows", "ranked": ids})
+            client.subscribe(hello["events"])
+            time.sleep(0.5)  # PUB/SUB: a subscription takes a moment to reach the publisher
             assert client.request("shutdown") == {"stopping": True}
+            (stopping,) = client.poll_events(timeout=10)
+        assert stopping.type == "engine_stopping" and stopping.header.seq == 1
+        assert stopping.body["reason"] == "shutdown requested"
         assert first.wait(30) == 0
     finally:
         first.stop()
