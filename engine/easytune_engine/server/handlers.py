@@ -139,7 +139,7 @@ class Handlers:
         return Outcome(
             "ok",
             {
-                "status": "ok",
+                "status": "ok" if self.worker.alive else "degraded",  # no generation thread
                 "uptime_s": time.time() - self.started,
                 "queued_requests": self.worker.queued,
                 "running_jobs": 0,
