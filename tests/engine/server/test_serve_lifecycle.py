@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import torch
 from serve_helpers import launch, start_engine
 
 from easytune_engine.server.config import ServeError, check_endpoint
+from easytune_protocol import RequestTimeout
 
 
 def test_second_engine_on_the_same_data_dir_refuses(engine, tiny_model: Path) -> None:
@@ -86,3 +89,42 @@ def test_shutdown_stops_and_a_restart_keeps_the_rankings(tmp_path: Path, tiny_mo
         second.stop()
     with sqlite3.connect(data / "engine.sqlite") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_kill_9_mid_rankings_keeps_every_acknowledged_one(tmp_path: Path, tiny_model: Path):
+    """Rankings stream in; the engine dies by SIGKILL after some acknowledgements; after a
+    restart every acknowledged ranking is there exactly as it was acknowledged."""
+    data = tmp_path / "data"
+    first = start_engine(data, tiny_model)
+    acked: dict[int, list[str]] = {}
+    try:
+        with first.client(timeout=1.0) as client:
+            gen = {"prompt": "a person spins", "candidates": 4, "length": 20, "steps": 2}
+            ids = [c["clip_id"] for c in client.request("generate", gen)["clips"]]
+            killer = threading.Timer(0.5, first.proc.send_signal, (signal.SIGKILL,))
+            killer.start()
+            for i in range(100_000):  # until the engine dies mid-stream
+                ranked = [ids[i % 4], ids[(i + 1) % 4]]
+                body = {"prompt": gen["prompt"], "ranked": ranked}
+                try:
+                    acked[client.request("submit_ranking", body)["ranking_id"]] = ranked
+                except RequestTimeout:
+                    break
+            killer.join()
+        assert first.wait(10) == -signal.SIGKILL
+    finally:
+        first.stop()
+
+    second = start_engine(data, tiny_model)  # the kernel released the lock with the process
+    try:
+        with second.client() as client:
+            stored, after = {}, 0
+            while after is not None:
+                page = client.request("list_rankings", {"after": after, "limit": 500})
+                stored.update({r["ranking_id"]: r["ranked"] for r in page["rankings"]})
+                after = page.get("next_after")
+    finally:
+        second.stop()
+    assert len(acked) >= 20
+    assert {k: stored.get(k) for k in acked} == acked
+    assert len(stored) <= len(acked) + 1  # at most the one in flight committed unacknowledged
