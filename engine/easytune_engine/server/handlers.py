@@ -32,6 +32,7 @@ from easytune_protocol.codec import MAX_FRAMES as MAX_WIRE_FRAMES
 from easytune_protocol.codec import MAX_MESSAGE_BYTES
 
 from .. import __version__
+from ..reward import rankings
 from .batching import GenerateJob
 from .models import ModelRegistry
 from .store import Store, StoredReply, body_digest
@@ -175,7 +176,7 @@ class Handlers:
         ]
         body: dict[str, Any] = {
             "format": RANKINGS_FORMAT,
-            "format_version": 1,
+            "format_version": rankings.FORMAT_VERSION,
             "rankings": kept,
             "clips": clips,
         }
