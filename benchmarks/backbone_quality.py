@@ -40,6 +40,7 @@ from machine import machine
 
 ROWS = [  # (label, backbone, sampling overrides)
     ("MDM-style (DDPM 50)", "mdm", {}),
+    ("MDM-style (DDIM 50)", "mdm", {"sampler": "ddim"}),
     ("MLD-style (DDIM 50)", "mld", {}),
     ("LCM-style 1 step", "lcm", {"steps": 1}),
     ("LCM-style 2 steps", "lcm", {"steps": 2}),

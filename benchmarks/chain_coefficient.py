@@ -79,7 +79,7 @@ def main() -> None:
     ax.semilogy(doc["step_index"], c.reward_probe, label="reward ‖∂R/∂x_t‖ / ‖∂R/∂x0‖")
     ax.set_xlabel("denoising step index (0 = noisiest)")
     ax.set_ylabel("chain coefficient norm")
-    ax.set_title("Gradient reaching each step through the chain (MLD-style, DDIM 50)")
+    ax.set_title("Chain coefficient per step (MLD-style, DDIM 50)", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(out.with_suffix(".png"), dpi=120)
