@@ -95,17 +95,22 @@ class Backbone(nn.Module):
         self.register_buffer("mean", m.clone())
         self.register_buffer("std", s.clone())
 
+    # Every backbone config carries these fields (schedule, num_train_timesteps, sampler, steps,
+    # guidance, text_dim), so the properties live here once.
+
     @property
     def schedule(self) -> NoiseSchedule:
-        raise NotImplementedError
+        c = self.config
+        return NoiseSchedule(c.schedule, c.num_train_timesteps)  # type: ignore[attr-defined]
 
     @property
     def sampling(self) -> SamplingDefaults:
-        raise NotImplementedError
+        c = self.config
+        return SamplingDefaults(c.sampler, c.steps, c.guidance)  # type: ignore[attr-defined]
 
     @property
     def text_dim(self) -> int:
-        raise NotImplementedError
+        return self.config.text_dim  # type: ignore[attr-defined]
 
     def noise_shape(self, lengths: torch.Tensor) -> tuple[int, ...]:
         raise NotImplementedError

@@ -19,9 +19,8 @@ import torch
 from torch import nn
 
 from ..diffusion.sampling import Conditioning
-from ..diffusion.schedules import NoiseSchedule
 from ..layers import timestep_embedding
-from .base import Backbone, SamplingDefaults, TextConditioner
+from .base import Backbone, TextConditioner
 from .vae import MotionVAE, VAEConfig
 
 
@@ -130,19 +129,6 @@ class MLD(Backbone):
         self.vae = MotionVAE(config.vae)
         self.denoiser = LatentDenoiser(config, guidance_embedding=isinstance(config, LCMConfig))
         self.register_buffer("latent_std", torch.ones(()))
-
-    @property
-    def schedule(self) -> NoiseSchedule:
-        return NoiseSchedule(self.config.schedule, self.config.num_train_timesteps)  # type: ignore[arg-type]
-
-    @property
-    def sampling(self) -> SamplingDefaults:
-        c = self.config
-        return SamplingDefaults(c.sampler, c.steps, c.guidance)
-
-    @property
-    def text_dim(self) -> int:
-        return self.config.text_dim
 
     def noise_shape(self, lengths: torch.Tensor) -> tuple[int, ...]:
         v = self.config.vae

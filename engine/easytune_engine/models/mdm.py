@@ -19,10 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..diffusion.sampling import Conditioning
-from ..diffusion.schedules import NoiseSchedule
 from ..layers import pre_norm_transformer, timestep_embedding
 from ..motion.features import FEATURE_DIM
-from .base import MAX_FRAMES, Backbone, SamplingDefaults, TextConditioner, length_mask
+from .base import MAX_FRAMES, Backbone, TextConditioner, length_mask
 
 
 @dataclass(frozen=True)
@@ -67,19 +66,6 @@ class MDM(Backbone):
         self.transformer = pre_norm_transformer(c.width, c.heads, c.ff_mult, c.dropout, c.layers)
         self.norm = nn.LayerNorm(c.width)
         self.out = nn.Linear(c.width, FEATURE_DIM * c.patch)
-
-    @property
-    def schedule(self) -> NoiseSchedule:
-        return NoiseSchedule(self.config.schedule, self.config.num_train_timesteps)  # type: ignore[arg-type]
-
-    @property
-    def sampling(self) -> SamplingDefaults:
-        c = self.config
-        return SamplingDefaults(c.sampler, c.steps, c.guidance)
-
-    @property
-    def text_dim(self) -> int:
-        return self.config.text_dim
 
     def noise_shape(self, lengths: torch.Tensor) -> tuple[int, ...]:
         return (lengths.shape[0], int(lengths.max()), FEATURE_DIM)

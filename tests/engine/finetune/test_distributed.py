@@ -23,18 +23,15 @@ POOL = PromptPool(
 )
 
 
+def _config(text_dim: int) -> MLDConfig:
+    vae = VAEConfig(width=32, enc_layers=1, dec_layers=1, latent_tokens=2, latent_dim=8)
+    return MLDConfig(vae=vae, width=32, layers=1, heads=4, text_dim=text_dim, steps=6)
+
+
 def _tuned_weights(method: str) -> dict[str, torch.Tensor]:
     torch.manual_seed(0)
     enc = load_text_encoder()
-    cfg = MLDConfig(
-        vae=VAEConfig(width=32, enc_layers=1, dec_layers=1, latent_tokens=2, latent_dim=8),
-        width=32,
-        layers=1,
-        heads=4,
-        text_dim=enc.width,
-        steps=6,
-    )
-    gen = MotionGenerator(MLD(cfg).eval(), enc)
+    gen = MotionGenerator(MLD(_config(enc.width)).eval(), enc)
     config = FinetuneConfig(
         method=MethodConfig(method, window=3, k=3),
         trajectories=2,
@@ -75,16 +72,7 @@ def test_two_ranks_equal_one_process(method: str, tmp_path: Path) -> None:
 
 def _initial(name: str) -> torch.Tensor:
     torch.manual_seed(0)
-    enc_width = load_text_encoder().width
-    cfg = MLDConfig(
-        vae=VAEConfig(width=32, enc_layers=1, dec_layers=1, latent_tokens=2, latent_dim=8),
-        width=32,
-        layers=1,
-        heads=4,
-        text_dim=enc_width,
-        steps=6,
-    )
-    return MLD(cfg).denoiser.state_dict()[name]
+    return MLD(_config(load_text_encoder().width)).denoiser.state_dict()[name]
 
 
 def test_a_batch_that_does_not_split_is_refused(tmp_path: Path) -> None:
@@ -95,14 +83,7 @@ def _refuse_worker(rank: int, store: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     try:
         enc = load_text_encoder()
-        cfg = MLDConfig(
-            vae=VAEConfig(width=32, enc_layers=1, dec_layers=1, latent_tokens=2, latent_dim=8),
-            width=32,
-            layers=1,
-            heads=4,
-            text_dim=enc.width,
-        )
-        gen = MotionGenerator(MLD(cfg).eval(), enc)
+        gen = MotionGenerator(MLD(_config(enc.width)).eval(), enc)
         with pytest.raises(ValueError, match="split evenly"):
             Finetuner(gen, load_reward_model(), FinetuneConfig(batch_size=3), POOL)
     finally:
