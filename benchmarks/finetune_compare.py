@@ -52,6 +52,9 @@ def main() -> None:
     ap.add_argument("--model", default="mld")
     ap.add_argument("--trajectories", type=int)
     ap.add_argument("--wall-clock", type=float, default=0.0, help="seconds per method (0 = skip)")
+    ap.add_argument("--methods", nargs="*", help="a subset of the methods (default: all)")
+    ap.add_argument("--eval-samples", type=int, help="test prompts judged per model")
+    ap.add_argument("--eval-repeats", type=int, help="repetitions for the CIs")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -61,6 +64,12 @@ def main() -> None:
         c = quick(c)
     if args.trajectories:
         c = replace(c, trajectories=args.trajectories)
+    if args.methods:
+        c = replace(c, methods=tuple(args.methods))
+    if args.eval_samples:
+        c = replace(c, eval_samples=args.eval_samples)
+    if args.eval_repeats:
+        c = replace(c, eval_repeats=args.eval_repeats)
     corpus = default_corpus_dir()
     report = compare(c, corpus, load_evaluator(default_evaluator()), load_reward_model())
     report["machine"] = machine()
