@@ -5,9 +5,10 @@
 Per method (and the untuned base): fine-tune a fresh copy of the backbone for the same number of
 sampled trajectories, on the same prompt stream; record the training reward, seconds per update,
 the peak bytes saved for backward (and CUDA peak on a GPU), and the wall-clock time until the
-running mean reward first reaches `reward_target`; then judge the result with the independent
-evaluator and the oracle (never the training reward). A second view gives every method the same
-wall-clock budget instead. Memory against T: one trajectory per method at T = 5 … 50 steps.
+running mean reward (over TARGET_WINDOW trajectories) first reaches `reward_target`; then judge
+the result with the independent evaluator and the oracle (never the training reward). A second
+view gives every method the same wall-clock budget instead. Memory against T: one trajectory per
+method at T = 5 … 50 steps.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ METHOD_SET: dict[str, MethodConfig] = {
     "DRTune": MethodConfig("drtune", k=10),
     "ReFL": MethodConfig("refl", late_range=10),
 }
+TARGET_WINDOW = 10  # trajectories in the running mean compared with the reward target
 EVAL_KEYS = ("R@1", "R@3", "FID", "MM-Dist", "Diversity", "oracle_accuracy")
 
 
@@ -75,8 +77,9 @@ class MethodRow:
     updates: int = 0
     peak_saved_bytes: int = 0
     cuda_peak_bytes: int | None = None
-    seconds_to_target: float | None = None
+    seconds_to_target: float | None = None  # first time the running mean reaches the target
     wall_seconds: float = 0.0
+    curve: list[tuple[float, float]] = field(default_factory=list)  # (elapsed s, reward) each
     eval: dict = field(default_factory=dict)
 
 
@@ -133,8 +136,13 @@ def train_method(
             rewards.append(result.reward)
             seconds.append(sec)
             elapsed = time.perf_counter() - t0
-            window = rewards[-4:]
-            if row.seconds_to_target is None and np.mean(window) >= target:
+            row.curve.append((round(elapsed, 3), round(result.reward, 5)))
+            window = rewards[-TARGET_WINDOW:]
+            if (
+                row.seconds_to_target is None
+                and len(window) == TARGET_WINDOW
+                and np.mean(window) >= target
+            ):
                 row.seconds_to_target = round(elapsed, 2)
             if budget_s > 0 and elapsed >= budget_s:
                 break
