@@ -25,6 +25,7 @@ import torch
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..fileio import atomic_write_bytes
 from ..models.io import save_backbone
+from ..training.loop import optimizer_tensors, restore_optimizer
 from .distributed import barrier
 from .lora import has_lora, save_adapter
 from .trainer import FinetuneConfig, Finetuner
@@ -45,15 +46,14 @@ def save_state(path: Path, tuner: Finetuner, done: int, history: list[dict]) -> 
     if not tuner.world.is_main:  # every rank holds the same weights; rank 0 writes them
         return
     tensors = {f"model.{k}": v for k, v in tuner.gen.backbone.state_dict().items()}
-    for idx, st in tuner.opt.state_dict()["state"].items():
-        for key, value in st.items():
-            tensors[f"opt.{idx}.{key}"] = torch.as_tensor(value)
+    opt_tensors, opt_meta = optimizer_tensors(tuner.opt)
+    tensors |= opt_tensors
     tensors["torch_gen"] = tuner.torch_gen.get_state()
     extra = {
         "trajectories_done": done,
         "updates": tuner.updates,
         "numpy_rng": tuner.rng.bit_generator.state,
-        "param_groups": tuner.opt.state_dict()["param_groups"],
+        "param_groups": opt_meta["param_groups"],
         "history": history,
         "base_sha256": getattr(tuner.gen.backbone, "checkpoint_sha256", None),
     }
@@ -69,12 +69,7 @@ def load_state(path: Path, tuner: Finetuner) -> tuple[int, list[dict]]:
         )
     model = {k[6:]: v for k, v in ckpt.state.items() if k.startswith("model.")}
     tuner.gen.backbone.load_state_dict(model)
-    state: dict[int, dict] = {}
-    for name, value in ckpt.state.items():
-        if name.startswith("opt."):
-            _, idx, key = name.split(".", 2)
-            state.setdefault(int(idx), {})[key] = value
-    tuner.opt.load_state_dict({"state": state, "param_groups": ckpt.extra["param_groups"]})
+    restore_optimizer(tuner.opt, ckpt.state, ckpt.extra["param_groups"])
     tuner.torch_gen.set_state(ckpt.state["torch_gen"])
     tuner.rng.bit_generator.state = ckpt.extra["numpy_rng"]
     tuner.updates = int(ckpt.extra["updates"])

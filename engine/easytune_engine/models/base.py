@@ -25,7 +25,7 @@ from torch import nn
 from ..diffusion.sampling import Conditioning
 from ..diffusion.schedulers import PredictionType
 from ..diffusion.schedules import NoiseSchedule
-from ..motion.features import FEATURE_DIM
+from ..layers import register_feature_stats
 
 MAX_FRAMES = 196  # longest motion a backbone generates (HumanML3D's cap: 9.8 s at 20 fps)
 
@@ -80,20 +80,7 @@ class Backbone(nn.Module):
 
     def __init__(self, mean: np.ndarray | None, std: np.ndarray | None) -> None:
         super().__init__()
-        m = (
-            torch.zeros(FEATURE_DIM)
-            if mean is None
-            else torch.tensor(np.asarray(mean), dtype=torch.float32)
-        )
-        s = (
-            torch.ones(FEATURE_DIM)
-            if std is None
-            else torch.tensor(np.asarray(std), dtype=torch.float32)
-        )
-        if m.shape != (FEATURE_DIM,) or s.shape != (FEATURE_DIM,):
-            raise ValueError(f"mean and std must have shape ({FEATURE_DIM},)")
-        self.register_buffer("mean", m.clone())
-        self.register_buffer("std", s.clone())
+        register_feature_stats(self, mean, std)
 
     # Every backbone config carries these fields (schedule, num_train_timesteps, sampler, steps,
     # guidance, text_dim), so the properties live here once.

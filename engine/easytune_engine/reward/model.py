@@ -24,7 +24,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, load_state_strict, save_checkpoint
 from ..diffusion.schedules import NoiseSchedule
-from ..layers import pre_norm_transformer, timestep_embedding
+from ..layers import pre_norm_transformer, register_feature_stats, timestep_embedding
 from ..text.encoder import TextEncoder, TextEncoderConfig, check_prompts
 
 FEATURE_DIM = 263
@@ -184,18 +184,7 @@ class RewardModel(nn.Module):
         self.motion_proj = nn.Linear(config.width, config.latent)
         self.text_proj = nn.Linear(config.text.width, config.latent)
         # Normalisation stats of the corpus the model was trained on (raw -> normalised features).
-        m = (
-            torch.zeros(FEATURE_DIM)
-            if mean is None
-            else torch.tensor(np.asarray(mean), dtype=torch.float32)
-        )
-        s = (
-            torch.ones(FEATURE_DIM)
-            if std is None
-            else torch.tensor(np.asarray(std), dtype=torch.float32)
-        )
-        self.register_buffer("mean", m.clone())
-        self.register_buffer("std", s.clone())
+        register_feature_stats(self, mean, std)
 
     def normalize(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw HumanML3D features -> the normalised features the model reads."""

@@ -26,7 +26,6 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..data.humanml3d import Batch, HumanML3DSplit, sample_batch
-from ..fileio import atomic_write_bytes
 
 STATE_KIND = "training_state"
 
@@ -115,7 +114,8 @@ class EMA:
 # Training state on disk
 
 
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer's state as flat `opt.<param>.<key>` tensors + its param groups (JSON-able)."""
     sd = opt.state_dict()
     tensors = {}
     for idx, st in sd["state"].items():
@@ -124,7 +124,8 @@ def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tens
     return tensors, {"param_groups": sd["param_groups"]}
 
 
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, groups: list) -> None:
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, groups: list) -> None:
+    """The inverse of `optimizer_tensors` (other entries of `tensors` are ignored)."""
     state: dict[int, dict] = {}
     for name, value in tensors.items():
         if name.startswith("opt."):
@@ -152,7 +153,7 @@ def save_state(
 ) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors |= {f"ema.{k}": v for k, v in ema.shadow.items()}
-    opt_tensors, opt_meta = _optimizer_tensors(opt)
+    opt_tensors, opt_meta = optimizer_tensors(opt)
     tensors |= opt_tensors
     for name, module in stage.companions.items():
         tensors |= {f"aux.{name}.{k}": v for k, v in module.state_dict().items()}
@@ -185,7 +186,7 @@ def load_state(
         )
     for k in ema.shadow:
         ema.shadow[k].copy_(ckpt.state[f"ema.{k}"])
-    _restore_optimizer(opt, ckpt.state, ckpt.extra["optimizer"]["param_groups"])
+    restore_optimizer(opt, ckpt.state, ckpt.extra["optimizer"]["param_groups"])
     torch.set_rng_state(ckpt.state["torch_rng"])
     rng.bit_generator.state = ckpt.extra["numpy_rng"]
     return int(ckpt.config["step"]), bool(ckpt.config["done"])
@@ -299,8 +300,4 @@ def _evaluate_with_ema(stage: Stage, ema: EMA, model: nn.Module, on_eval, step: 
     return {f"eval_{k}": v for k, v in result.items()}
 
 
-def write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
-
-
-__all__ = ["EMA", "Stage", "StageConfig", "TextCache", "run_stage", "write_json"]
+__all__ = ["EMA", "Stage", "StageConfig", "TextCache", "run_stage"]
