@@ -209,12 +209,11 @@ def test_concurrent_generates_are_batched_with_unchanged_motions(
 
 def test_a_client_that_leaves_mid_request_is_dropped(engine) -> None:
     sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.LINGER, 2000)  # close() waits until the request is out, then goes at once
     sock.connect(engine.bind)
     msg = request("generate", {**GEN, "candidates": 16, "length": 196, "steps": 50}, session="s")
     sock.send_multipart(encode(msg))
-    time.sleep(0.2)
-    sock.close()
+    sock.close()  # gone long before the generation can finish, whatever the machine's load
     assert wait_for_log(engine, lambda r: r.get("event") == "dropped", timeout=30)
     assert wait_for_log(engine, lambda r: r.get("id") == msg.header.id)
     with engine.client() as c:
