@@ -155,31 +155,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"preview -> {out}")
     from .models.io import shipped_path
 
-    if not shipped_path("mld").is_file():
+    if args.model == "mld" and not shipped_path("mld").is_file():
         print(
             "no shipped MLD weights: skipping generation (train them with `easytune-engine train`)"
         )
         return 0
-    from .generate import run as generate
+    if args.corpus_only:
+        return 0
+    from .demo import DemoConfig, run_loop
 
-    gen_args = argparse.Namespace(
-        prompt="a person jumps twice",
-        backbone="mld",
-        model=None,
-        adapter=None,
-        n=4,
-        frames=None,
-        seconds=None,
-        seed=0,
-        steps=None,
-        guidance=None,
-        sampler=None,
-        out=str(Path(args.out) / "generated"),
-        no_gif=False,
-        threads=2,
+    config = DemoConfig(
+        model=args.model,
+        artist_prompts=args.prompts,
+        eval_prompts=args.eval_prompts,
+        spl_steps=args.spl_steps,
+        finetune_budget=args.budget,
+        threads=args.threads,
     )
-    print(f"generating {gen_args.n} candidates for {gen_args.prompt!r} with the MLD-style model:")
-    return generate(gen_args)
+    run_loop(root, Path(args.out), config)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,13 +186,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="build the built-in corpus if needed, summarise and preview it, generate a motion",
+        help="the whole loop: corpus, engine server, oracle rankings, SPL, EasyTune, before/after",
     )
     corpus_options(demo)
     demo.add_argument(
         "--out", default="easytune-demo", help="folder for the preview (default ./easytune-demo)"
     )
     demo.add_argument("--sample", type=int, default=300, help="clips used for the quality figures")
+    demo.add_argument("--model", default="mld", help="backbone to serve (shipped name or path)")
+    demo.add_argument("--prompts", type=int, default=6, help="prompts the oracle ranks")
+    demo.add_argument("--eval-prompts", type=int, default=32, help="held-out prompts judged")
+    demo.add_argument("--spl-steps", type=int, default=40, help="SPL refinement steps")
+    demo.add_argument("--budget", type=int, default=24, help="fine-tuning trajectories")
+    demo.add_argument("--threads", type=int, default=2, help="the engine's torch threads")
+    demo.add_argument(
+        "--corpus-only", action="store_true", help="stop after the corpus summary and preview"
+    )
     demo.set_defaults(func=cmd_demo)
 
     data = sub.add_parser("data", help="the built-in text-motion corpus").add_subparsers(
@@ -230,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     __import__("easytune_engine.generate", fromlist=["add_commands"]).add_commands(sub)
     __import__("easytune_engine.finetune.cli", fromlist=["add_commands"]).add_commands(sub)
     __import__("easytune_engine.server.cli", fromlist=["add_commands"]).add_commands(sub)
+    __import__("easytune_engine.server.keys_cli", fromlist=["add_commands"]).add_commands(sub)
     return parser
 
 

@@ -11,6 +11,12 @@ can use the blocking `request`.
     client.subscribe(info["events"]); client.poll_events()
     client.close()
 
+Off loopback the engine speaks CurveZMQ only; give the client its keys (files made by
+`easytune-engine keys generate` / `keys client` on the engine's machine):
+
+    keys = CurveKeys.from_files("server.key", "artist.key_secret")
+    client = EngineClient.connect("tcp://studio-gpu:5555", curve=keys)
+
 Timeouts are per attempt. A request that times out is sent again, byte for byte (same message id,
 same idempotency key, so the engine answers a state-changing retry from its idempotency store),
 up to `retries` times if its type is retry-safe; `generate` is not retried unless asked. A reply
@@ -21,11 +27,14 @@ whose engine session id differs from the one the client knew means the engine re
 from __future__ import annotations
 
 import ipaddress
+import os
+import stat
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import zmq
 
@@ -44,19 +53,138 @@ DEFAULT_TIMEOUT = 10.0  # seconds per attempt
 DEFAULT_RETRIES = 2
 
 
+Z85_ALPHABET = (
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+)
+CURVE_KEY_CHARS = 40  # a 32-byte CurveZMQ key as Z85 text
+CURVE_SOCKET_OPTIONS = ("curve_serverkey", "curve_publickey", "curve_secretkey")  # client side
+
+
+class CurveKeyError(ValueError):
+    """A CurveZMQ key or key file that cannot be used; the message says what is valid."""
+
+
+def check_curve_key(key: str | bytes, what: str = "key") -> bytes:
+    """`key` as CurveZMQ Z85 bytes: 40 characters of the Z85 alphabet (as `zmq.curve_keypair()`
+    makes them), each group of 5 worth less than 2**32. Raises CurveKeyError otherwise."""
+    try:
+        text = key.decode("ascii") if isinstance(key, bytes) else str(key)
+    except UnicodeDecodeError:
+        raise CurveKeyError(
+            f"{what} is not ASCII; a CurveZMQ key is 40 characters of Z85"
+        ) from None
+    text = text.strip()
+    if len(text) != CURVE_KEY_CHARS:
+        raise CurveKeyError(
+            f"{what} has {len(text)} characters; a CurveZMQ key is {CURVE_KEY_CHARS} characters "
+            "of Z85 text (as zmq.curve_keypair() or `easytune-engine keys` make them)"
+        )
+    bad = sorted({c for c in text if c not in Z85_ALPHABET})
+    if bad:
+        raise CurveKeyError(
+            f"{what} has characters outside Z85 ({''.join(bad)!r}); valid are 0-9 a-z A-Z "
+            "and .-:+=^!/*?&<>()[]{}@%$#"
+        )
+    for i in range(0, CURVE_KEY_CHARS, 5):
+        value = 0
+        for c in text[i : i + 5]:
+            value = value * 85 + Z85_ALPHABET.index(c)
+        if value >= 2**32:
+            raise CurveKeyError(
+                f"{what} is not valid Z85: characters {i + 1}..{i + 5} are worth 2**32 or more "
+                "(each group of 5 must be less)"
+            )
+    return text.encode("ascii")
+
+
+def check_secret_file(path: str | os.PathLike[str]) -> None:
+    """Raise CurveKeyError if the file holding a secret key is readable or writable by anyone but
+    its owner (POSIX; Windows has no such mode bits and is not checked)."""
+    if os.name == "nt":
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        raise CurveKeyError(
+            f"{path} holds a secret key but its mode is {mode:04o} (group/world may read it); "
+            f"run `chmod 600 {path}`, and make a new keypair if others may have copied it"
+        )
+
+
+def read_key_file(path: str | os.PathLike[str]) -> tuple[bytes, bytes | None]:
+    """(public key, secret key or None) from a key file: the ZeroMQ certificate format that
+    `easytune-engine keys` and pyzmq's `zmq.auth.create_certificates` write (`public-key = "..."`,
+    `secret-key = "..."`), or a file holding just a 40-character public key. A file with a secret
+    key must be owner-only (`check_secret_file`) and its public key must match it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        raise CurveKeyError(f"{path}: no such key file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CurveKeyError(f"{path}: cannot read it as a key file ({exc})") from None
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#") or "=" not in line:
+            continue
+        name, value = (part.strip() for part in line.split("=", 1))
+        if name in ("public-key", "secret-key"):
+            found[name] = value.strip("\"'")
+    if not found:
+        words = text.split()
+        if len(words) != 1:
+            raise CurveKeyError(
+                f"{path} is not a key file: expected a ZeroMQ certificate "
+                '(public-key = "...") or one 40-character Z85 public key'
+            )
+        found["public-key"] = words[0]
+    if "public-key" not in found:
+        raise CurveKeyError(f'{path} has a secret-key but no public-key = "..." line')
+    public = check_curve_key(found["public-key"], f"the public key in {path}")
+    if "secret-key" not in found:
+        return public, None
+    check_secret_file(path)
+    secret = check_curve_key(found["secret-key"], f"the secret key in {path}")
+    if zmq.curve_public(secret) != public:
+        raise CurveKeyError(f"{path}: its public key does not belong to its secret key")
+    return public, secret
+
+
 @dataclass(frozen=True)
 class CurveKeys:
-    """CurveZMQ keys, Z85 text (40 characters) as made by `zmq.curve_keypair()`."""
+    """CurveZMQ keys, Z85 text (40 characters) as made by `zmq.curve_keypair()`.
+
+    A client sets them as the socket options curve_serverkey (the engine's public key),
+    curve_publickey and curve_secretkey (its own keypair, whose public key is on the engine's
+    allow-list), on its DEALER and its SUB socket alike.
+    """
 
     server_public: bytes
     public: bytes
-    secret: bytes
+    secret: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
         for name in ("server_public", "public", "secret"):
             value = getattr(self, name)
-            if not isinstance(value, bytes) or len(value) != 40:
-                raise ValueError(f"CurveKeys.{name} must be 40 bytes of Z85 text")
+            if not isinstance(value, bytes):
+                raise CurveKeyError(f"CurveKeys.{name} must be bytes (40 characters of Z85 text)")
+            object.__setattr__(self, name, check_curve_key(value, f"CurveKeys.{name}"))
+
+    @classmethod
+    def from_files(
+        cls, server_public_file: str | os.PathLike[str], client_keypair_file: str | os.PathLike[str]
+    ) -> CurveKeys:
+        """Keys from the files `easytune-engine keys` writes: the engine's public key
+        (`server.key` of its keys directory) and this client's keypair (`keys client --out FILE`,
+        owner-only). Raises CurveKeyError naming the file and what is wrong."""
+        server_public, _ = read_key_file(server_public_file)
+        public, secret = read_key_file(client_keypair_file)
+        if secret is None:
+            raise CurveKeyError(
+                f"{client_keypair_file} holds only a public key; the client needs its keypair "
+                "(a file with a secret-key line, from `easytune-engine keys client --out FILE`)"
+            )
+        return cls(server_public, public, secret)
 
 
 @dataclass(frozen=True)
@@ -108,6 +236,20 @@ class _Pending:
     attempts: int = 1
 
 
+def events_endpoint(events: str, requests: str | None) -> str:
+    """`events` (hello's) with a wildcard host (0.0.0.0, ::, *) replaced by the host of the
+    `requests` endpoint the client connected to, so an engine bound to every interface can be
+    subscribed to from another machine."""
+    parts = urlsplit(events)
+    if parts.scheme != "tcp" or parts.hostname not in ("0.0.0.0", "::", "*") or not requests:
+        return events
+    req = urlsplit(requests)
+    if req.scheme != "tcp" or not req.hostname:
+        return events
+    host = req.netloc.rsplit(":", 1)[0] if req.port is not None else req.netloc
+    return urlunsplit(("tcp", f"{host}:{parts.port}", "", "", ""))
+
+
 def is_loopback(endpoint: str) -> bool:
     """True for ipc://, inproc:// and tcp:// to localhost, 127.0.0.0/8 or ::1."""
     parts = urlsplit(endpoint)
@@ -136,6 +278,7 @@ class EngineClient:
     restarts: int = 0  # engine restarts noticed
     dropped: int = 0  # replies that were malformed or answered nothing pending
     events: zmq.Socket | None = None
+    endpoint: str | None = None  # the ROUTER endpoint connected to
     _pending: dict[str, _Pending] = field(default_factory=dict, init=False, repr=False)
     _ready: dict[str, Reply] = field(default_factory=dict, init=False, repr=False)
 
@@ -163,7 +306,7 @@ class EngineClient:
         ctx = context or zmq.Context.instance()
         sock = _socket(ctx, zmq.DEALER, curve)
         sock.connect(endpoint)
-        return cls(sock, ctx, curve, timeout, retries)
+        return cls(sock, ctx, curve, timeout, retries, endpoint=endpoint)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -246,7 +389,9 @@ class EngineClient:
 
         `topics` are event-type prefixes, e.g. (b"job_",); the default is every event.
         PUB drops events for slow subscribers: use `seq` gaps and `job_status` to catch up.
+        With CurveZMQ keys the SUB socket uses them too (the engine's PUB checks the allow-list).
         """
+        endpoint = events_endpoint(endpoint, self.endpoint)
         if self.events is None:
             if self.curve is None and not is_loopback(endpoint):
                 raise ValueError(f"{endpoint} is not a loopback address: CurveZMQ keys required")

@@ -37,7 +37,7 @@ STATE_KIND = "finetune_state"
 class RunResult:
     trajectories: int
     updates: int
-    stopped: str  # "done" | "interrupted" | "non-finite" | "eval-drop"
+    stopped: str  # "done" | "interrupted" | "cancelled" | "non-finite" | "eval-drop"
     model_path: Path
     history: list[dict]
 
@@ -86,8 +86,14 @@ def run_finetune(
     eval_every: int = 0,
     max_eval_drop: float = 0.1,
     progress: Callable[[str], None] | None = None,
+    on_step: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
-    """Run the remaining trajectories of `tuner.config`; see the module docstring."""
+    """Run the remaining trajectories of `tuner.config`; see the module docstring.
+
+    on_step(entry) runs after every trajectory with its history entry; should_stop() is asked
+    before every trajectory, and True ends the run there ("cancelled"; state saved as usual).
+    """
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "finetune_state.safetensors"
     done, history = 0, []
@@ -106,6 +112,11 @@ def run_finetune(
     t_start = time.perf_counter()
     try:
         while done < tuner.config.trajectories:
+            if should_stop is not None and should_stop():
+                stopped = "cancelled"
+                if progress:
+                    progress(f"cancelled after trajectory {done}")
+                break
             try:
                 result, seconds = tuner.step()
             except FloatingPointError as exc:
@@ -142,6 +153,8 @@ def run_finetune(
                         progress(f"stopped: evaluator score {score:.3f} fell below best {best:.3f}")
                     break
             history.append(entry)
+            if on_step is not None:
+                on_step(entry)
             if progress:
                 progress(
                     f"[{done}/{tuner.config.trajectories}] reward {result.reward:.4f} "

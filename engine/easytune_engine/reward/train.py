@@ -12,6 +12,17 @@ Per step (TMR + the noise-aware recipe of methods.md):
    above 0.8 once `dup_warmup` steps have passed (a fresh text tower scores everything alike);
 4. refine only: + spl_weight · L_SPL(S) + rank_weight · KL((1, 0) ‖ P) over artist-ranking pairs.
 AdamW, linear warm-up then cosine decay, gradient clipping.
+
+SPL mining batch: by default pairs are mined in S itself. With `spl_mine_batch` > batch_size
+(MotionRFT mines among 256), each step also draws spl_mine_batch − batch_size extra samples from
+a separate random stream, embeds the training batch and the extras without gradient (eval mode)
+and mines on that larger text x motion matrix; only the mined pairs are embedded again with
+gradient, inside `torch.random.fork_rng`. The extra draws, ranking pairs (their own stream too)
+and SPL's forward passes leave the training batches and their noise untouched, so a run with
+spl_weight = 0 is an exact same-data control. `spl_skip` picks the reading of the skip rule:
+"caption" (a top-k motion whose caption is a near-duplicate of the query's: the InfoNCE mask),
+"exact" (identical normalised caption or same sample only) or "similarity" (a top-k text–motion
+cosine above the threshold).
 """
 
 from __future__ import annotations
@@ -28,7 +39,17 @@ import torch
 from ..data.humanml3d import HumanML3DSplit, sample_batch
 from ..text.tokenizer import normalize_text
 from .model import RewardModel
-from .spl import SIM_THRESHOLD, TAU, TOP_K, infonce_loss, preference_loss, spl_loss
+from .spl import (
+    SIM_THRESHOLD,
+    TAU,
+    TOP_K,
+    SPLPairs,
+    infonce_loss,
+    mine_spl_pairs,
+    preference_kl,
+    preference_loss,
+    spl_loss,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +70,8 @@ class TrainConfig:
     dup_warmup: int = 1000  # steps before text-similarity masking starts
     spl_weight: float = 0.0  # w of L_SPL (refine: 1e-2)
     spl_top_k: int = TOP_K
+    spl_mine_batch: int = 0  # texts/motions SPL mines among (0: the training batch itself)
+    spl_skip: str = "caption"  # skip-rule reading: caption | exact | similarity
     rank_weight: float = 0.0  # weight of the artist-ranking KL (refine with rankings)
     rank_batch: int = 16  # ranking pairs per step
     eval_every: int = 500  # steps between validation evaluations (0 = never)
@@ -99,14 +122,30 @@ def train_reward(
     log: Callable[[str], None] | None = None,
     progress: bool = False,
     on_eval: Callable[[int, dict], None] | None = None,
+    on_step: Callable[[int, dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[dict]:
-    """Train (or refine) `model` in place; returns the logged history (one dict per log point)."""
+    """Train (or refine) `model` in place; returns the logged history (one dict per log point).
+
+    on_step(step, running_losses) runs after every optimizer step; should_stop() is asked before
+    every step and True ends training there (the model keeps the steps taken so far).
+    """
     from .evaluate import evaluate_retrieval
 
     c = config
     if (c.rank_weight > 0) and not pairs:
         raise ValueError("rank_weight > 0 needs ranking pairs (none were given)")
+    if c.spl_skip not in SPL_SKIP_RULES:
+        raise ValueError(f"spl_skip must be one of {SPL_SKIP_RULES}, got {c.spl_skip!r}")
+    if c.spl_mine_batch and c.spl_mine_batch < c.batch_size:
+        raise ValueError(
+            f"spl_mine_batch ({c.spl_mine_batch}) must be 0 or at least batch_size ({c.batch_size})"
+        )
     rng = np.random.default_rng(c.seed)
+    mine_rng = np.random.default_rng([c.seed, 1])  # extra SPL mining samples
+    mine_gen = torch.Generator().manual_seed(c.seed * 7919 + 1)  # and their noise
+    rank_rng = np.random.default_rng([c.seed, 2])  # ranking pairs drawn per step
+    spl_pairs_total = 0
     torch.manual_seed(c.seed)
     schedule = model.config.noise_schedule()
     nt = model.config.num_train_timesteps
@@ -130,6 +169,8 @@ def train_reward(
     run: dict[str, float] = {}
     model.train()
     for step in range(c.steps):
+        if should_stop is not None and should_stop():
+            break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, c)
         batch = sample_batch(split, c.batch_size, rng, mean=stats[0], std=stats[1])
@@ -148,12 +189,21 @@ def train_reward(
         off_diag = dup.float().sum() - len(batch)
         parts = {"loss": loss_nce.item(), "dup": off_diag.item() / (len(batch) * (len(batch) - 1))}
         if c.spl_weight > 0:
-            l_spl, mined = spl_loss(sim, c.spl_top_k, c.dup_threshold, c.tau, near_duplicate=dup)
+            if c.spl_mine_batch > len(batch):
+                l_spl, mined = spl_loss_mining_batch(
+                    model, split, batch, x, t, c, mine_rng, mine_gen, stats, step
+                )
+            else:
+                skip = _skip_mask(batch.texts, batch.ids, e.detach(), c, step)
+                l_spl, mined = spl_loss(sim, c.spl_top_k, c.dup_threshold, c.tau, skip)
             loss = loss + c.spl_weight * l_spl
+            n_active = int(mined.active.sum())
+            spl_pairs_total += n_active
             parts["spl"] = l_spl.item()
-            parts["spl_active"] = float(mined.active.float().mean())
+            parts["spl_active"] = n_active / len(mined.active)
+            parts["spl_pairs"] = float(n_active)
         if c.rank_weight > 0:
-            l_rank = ranking_pairs_loss(model, pairs, c.rank_batch, rng, c.tau)
+            l_rank = ranking_pairs_loss(model, pairs, c.rank_batch, rank_rng, c.tau)
             loss = loss + c.rank_weight * l_rank
             parts["rank"] = l_rank.item()
         opt.zero_grad(set_to_none=True)
@@ -162,6 +212,8 @@ def train_reward(
         opt.step()
         for k, v in parts.items():
             run[k] = 0.98 * run.get(k, v) + 0.02 * v
+        if on_step is not None:
+            on_step(step + 1, dict(run))
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{run['loss']:.3f}")
@@ -169,6 +221,8 @@ def train_reward(
         if (step + 1) % 50 == 0 or last:
             rec = {"step": step + 1, "lr": lr_at(step, c), "seconds": time.time() - start}
             rec |= {k: round(v, 5) for k, v in run.items()}
+            if c.spl_weight > 0:
+                rec["spl_pairs_total"] = spl_pairs_total
             if val_split is not None and c.eval_every and ((step + 1) % c.eval_every == 0 or last):
                 res = evaluate_retrieval(
                     model,
@@ -188,6 +242,81 @@ def train_reward(
         bar.close()
     model.eval()
     return history
+
+
+SPL_SKIP_RULES = ("caption", "exact", "similarity")
+
+
+def _skip_mask(
+    texts: Sequence[str], ids: Sequence[str], text_emb: torch.Tensor, c: TrainConfig, step: int
+) -> torch.Tensor | None:
+    """The near_duplicate matrix for `mine_spl_pairs` under c.spl_skip (None: similarity rule)."""
+    if c.spl_skip == "similarity":
+        return None
+    use_text = c.spl_skip == "caption" and step >= c.dup_warmup
+    return duplicate_mask(texts, ids, text_emb if use_text else None, c.dup_threshold)
+
+
+def spl_loss_mining_batch(
+    model: RewardModel,
+    split: HumanML3DSplit,
+    batch,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    c: TrainConfig,
+    rng: np.random.Generator,
+    gen: torch.Generator,
+    stats: tuple[np.ndarray, np.ndarray],
+    step: int,
+) -> tuple[torch.Tensor, SPLPairs]:
+    """L_SPL mined among the training batch plus c.spl_mine_batch − len(batch) extra samples.
+
+    Mining embeds everything without gradient in eval mode; the mined pairs (text i, its motion
+    x_w, the best retrieved x_l) are embedded again with gradient, under `fork_rng` so dropout
+    draws leave the global torch stream (the training noise) as it was. Loss: KL sum over mined
+    pairs / number of mined texts (skipped texts count as 0, as in `spl_loss`).
+    """
+    extra = sample_batch(split, c.spl_mine_batch - len(batch), rng, mean=stats[0], std=stats[1])
+    nt = model.config.num_train_timesteps
+    t_extra = sample_steps(len(extra), c, nt, rng)
+    xe = extra.features[:, : int(extra.lengths.max())]
+    if bool((t_extra > 0).any()):
+        noise = torch.randn(xe.shape, generator=gen)
+        xe = model.config.noise_schedule().add_noise(xe, t_extra, noise)
+    frames = max(x.shape[1], xe.shape[1])
+    xs = torch.cat([_pad_frames(x.detach(), frames), _pad_frames(xe, frames)])
+    ts = torch.cat([t, t_extra])
+    lengths = torch.cat([batch.lengths, extra.lengths])
+    texts = list(batch.texts) + list(extra.texts)
+    ids = list(batch.ids) + list(extra.ids)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        m_all = torch.cat(
+            [model.embed_motion(xs[i : i + 128], ts[i : i + 128], lengths[i : i + 128])
+             for i in range(0, len(texts), 128)]
+        )  # fmt: skip
+        e_all = model.embed_text(texts)
+    model.train(was_training)
+    sim = e_all @ m_all.T
+    mined = mine_spl_pairs(
+        sim, c.spl_top_k, c.dup_threshold, _skip_mask(texts, ids, e_all, c, step)
+    )
+    rows = torch.nonzero(mined.active).flatten()
+    if rows.numel() == 0:
+        return x.new_zeros(()), mined
+    cols = torch.cat([mined.winner[rows], mined.loser[rows]])
+    with torch.random.fork_rng(devices=[]):
+        m = model.embed_motion(xs[cols], ts[cols], lengths[cols])
+        e = model.embed_text([texts[int(i)] for i in rows])
+    n = rows.numel()
+    r_w, r_l = (e * m[:n]).sum(-1), (e * m[n:]).sum(-1)
+    return preference_kl(r_w, r_l, 1.0, c.tau).sum() / len(texts), mined
+
+
+def _pad_frames(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """Zero-pad (B, T, D) to (B, frames, D)."""
+    return torch.nn.functional.pad(x, (0, 0, 0, frames - x.shape[1]))
 
 
 def model_stats(model: RewardModel) -> tuple[np.ndarray, np.ndarray]:

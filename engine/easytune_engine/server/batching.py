@@ -3,7 +3,7 @@
     batch = take_batch(first, pending)        # queued requests that can share first's call
     features = sample_batch(batch)            # per request, its candidates' (T, 263) features
 
-Requests share a call when they use the same model, sampler, steps, guidance and length (so every
+Requests share a call when they use the same weights, sampler, steps, guidance and length (so every
 row has the same shape and no padding enters the batch), up to the generator's row limit. Each
 candidate keeps its own random stream (`MotionGenerator.generators(n, seed)`), so a request gets
 the same motions whether it ran alone or in a batch: same seed, same motions.
@@ -21,7 +21,7 @@ import torch
 
 from ..models.base import check_lengths
 from ..models.pipeline import MAX_CANDIDATES as MAX_ROWS
-from ..models.pipeline import SamplingOptions
+from ..models.pipeline import MotionGenerator, SamplingOptions
 from ..text.encoder import check_prompts
 from .models import ServedModel
 
@@ -37,10 +37,13 @@ class GenerateJob:
     options: SamplingOptions
     seed: int
     received: float  # time.perf_counter() when the request arrived
+    generator: MotionGenerator  # the weights it was validated against (active or an adapter)
+    checkpoint: str | None  # their registered name (None: the model's base weights)
+    weights_sha256: str | None  # content hash of those weights' file
 
 
 def _key(job: GenerateJob) -> tuple:
-    return (job.model.name, job.options, job.body["length"])
+    return (id(job.generator), job.options, job.body["length"])
 
 
 def take_batch(first: GenerateJob, pending: deque[GenerateJob]) -> list[GenerateJob]:
@@ -63,7 +66,7 @@ def sample_batch(batch: Sequence[GenerateJob]) -> list[list[np.ndarray]]:
     """Sample every candidate of `batch` in one call (MotionGenerator.generate's steps, with each
     request's own seed); returns, per request, its candidates' raw (length, 263) features."""
     first = batch[0]
-    gen, opts = first.model.generator, first.options
+    gen, opts = first.generator, first.options
     prompts: list[str] = []
     streams: list[torch.Generator] = []
     for job in batch:

@@ -3,9 +3,12 @@
     easytune-engine serve --model mld                              # CUDA if present, else CPU
     easytune-engine serve --cpu --bind tcp://127.0.0.1:5555 --events tcp://127.0.0.1:5556 \\
         --data-dir DIR --model run/model.safetensors
+    easytune-engine serve --bind tcp://0.0.0.0:5555 --events tcp://0.0.0.0:5556   # CurveZMQ
 
-Start-up order: endpoints (loopback only), device, the data directory's lock, the models, then
-the sockets; a `ready` JSON line on stderr gives the bound endpoints (useful with PORT `*`).
+Start-up order: endpoints, CurveZMQ keys (required off loopback, or with --curve; from --keys,
+default DATA_DIR/keys, see `easytune-engine keys`), device, the data directory's lock, the
+models, then the sockets; a `ready` JSON line on stderr gives the bound endpoints (useful with
+PORT `*`) and whether CurveZMQ is on.
 """
 
 from __future__ import annotations
@@ -13,8 +16,19 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import DEFAULT_BIND, DEFAULT_EVENTS, ServeConfig, ServeError, default_data_dir
+from .config import (
+    DEFAULT_BIND,
+    DEFAULT_EVENTS,
+    ServeConfig,
+    ServeError,
+    default_data_dir,
+    default_keys_dir,
+)
+
+if TYPE_CHECKING:
+    from .security import CurveConfig
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,11 +39,38 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+def _curve(args: argparse.Namespace, data_dir: Path) -> CurveConfig | None:
+    """The checked CurveZMQ keys when an endpoint is not loopback or --curve is given, else None;
+    ServeError (saying what to run) when they are needed and missing or unsafe."""
+    from easytune_protocol.client import is_loopback
+
+    from .security import load_curve
+
+    keys_dir = Path(args.keys).expanduser() if args.keys else default_keys_dir(data_dir)
+    endpoints = (("--bind", args.bind), ("--events", args.events))
+    public = [(what, e) for what, e in endpoints if not is_loopback(e)]
+    if not public and not args.curve:
+        return None
+    try:
+        return load_curve(keys_dir)
+    except ServeError as exc:
+        if not public:
+            raise ServeError(f"--curve: {exc}") from None
+        what, endpoint = public[0]
+        raise ServeError(
+            f"refusing to bind {what} {endpoint}: not a loopback address, and listening on a "
+            f"network needs CurveZMQ (a server key and a client allow-list): {exc}; or bind "
+            "tcp://127.0.0.1:PORT and reach it through an SSH tunnel"
+        ) from None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from .config import check_endpoint
 
-    check_endpoint(args.bind, "--bind")  # before importing torch: a bad bind fails at once
-    check_endpoint(args.events, "--events")
+    check_endpoint(args.bind, "--bind", curve=True)  # syntax first: a bad bind fails at once
+    check_endpoint(args.events, "--events", curve=True)
+    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    curve = _curve(args, data_dir)  # before importing torch, and before touching data_dir
     import torch
 
     from ..checkpoint import CheckpointError
@@ -44,8 +85,8 @@ def _serve(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ServeError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    data_dir = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
-    config = ServeConfig(args.bind, args.events, data_dir, device, tuple(args.model or ("mld",)))
+    models = tuple(args.model or ("mld",))
+    config = ServeConfig(args.bind, args.events, data_dir, device, models, curve=curve)
     lock = DataDirLock(config.data_dir)
     log = EventLog()
     try:
@@ -53,7 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
             registry = ModelRegistry.load(config.models, device)
         except (CheckpointError, ValueError) as exc:
             raise ServeError(f"cannot load a model: {exc}") from exc
-        server = Server(config, registry, log)
+        server = Server(config, registry, log, corpus=args.data)
         server.run()
     finally:
         lock.release()
@@ -63,13 +104,24 @@ def _serve(args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> None:
     """Register `serve` on the top-level subparsers."""
-    p = sub.add_parser("serve", help="run the engine server (ZeroMQ + msgpack, loopback)")
+    p = sub.add_parser("serve", help="run the engine server (ZeroMQ + msgpack)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--gpu", type=int, metavar="N", help="serve from CUDA device N")
     where.add_argument("--cpu", action="store_true", help="serve from the CPU")
     p.add_argument("--bind", default=DEFAULT_BIND, help=f"requests (default {DEFAULT_BIND})")
     p.add_argument("--events", default=DEFAULT_EVENTS, help=f"events (default {DEFAULT_EVENTS})")
     p.add_argument("--data-dir", help="clips, rankings, lock (default: the user data dir/engine)")
+    p.add_argument(
+        "--keys",
+        metavar="DIR",
+        help="CurveZMQ keys from `easytune-engine keys` (default DATA_DIR/keys); used when an "
+        "endpoint is not loopback, or with --curve",
+    )
+    p.add_argument(
+        "--curve",
+        action="store_true",
+        help="require CurveZMQ on loopback endpoints too (off loopback it is always required)",
+    )
     p.add_argument(
         "--model",
         action="extend",
@@ -78,4 +130,10 @@ def add_commands(sub) -> None:
         help="mdm, mld, lcm (shipped) or a backbone checkpoint; repeat for more (default mld)",
     )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument(
+        "--data",
+        default="builtin",
+        help="corpus for SPL refinement, and for fine-tuning prompts before any ranking exists: "
+        "builtin (built on first use) or a HumanML3D-format directory",
+    )
     p.set_defaults(func=run)

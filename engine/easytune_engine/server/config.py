@@ -1,6 +1,9 @@
-"""What a server is started with: endpoints (loopback only for now), device, data directory.
+"""What a server is started with: endpoints, device, data directory, CurveZMQ keys.
 
-    config = ServeConfig.from_args(bind=..., events=..., data_dir=None, device=resolve_device(...))
+    config = ServeConfig(bind, events, data_dir, device, models, curve=load_curve(keys_dir))
+
+Endpoints are loopback unless `curve` is given (security.py: a server keypair and a client
+allow-list), so an engine never listens on a network in plaintext.
 
 Checks that need nothing heavy (endpoints) run first, so a bad command line fails in
 milliseconds, before torch is imported or a model is loaded.
@@ -10,10 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from easytune_protocol.client import is_loopback
 
 from ..paths import data_home
+
+if TYPE_CHECKING:
+    from .security import CurveConfig
 
 DEFAULT_BIND = "tcp://127.0.0.1:5555"
 DEFAULT_EVENTS = "tcp://127.0.0.1:5556"
@@ -29,19 +36,24 @@ def default_data_dir() -> Path:
     return data_home() / "engine"
 
 
-def check_endpoint(endpoint: str, what: str) -> str:
-    """A tcp/ipc endpoint the engine may bind: loopback only until CurveZMQ is configurable."""
+def default_keys_dir(data_dir: Path | None = None) -> Path:
+    """Where `easytune-engine keys` and `serve` keep CurveZMQ keys: DATA_DIR/keys."""
+    return (data_dir or default_data_dir()) / "keys"
+
+
+def check_endpoint(endpoint: str, what: str, curve: bool = False) -> str:
+    """A tcp/ipc endpoint the engine may bind: loopback, or any address with CurveZMQ on."""
     if not endpoint.startswith(("tcp://", "ipc://")):
         raise ServeError(
             f"{what} {endpoint!r} is not a ZeroMQ endpoint; use tcp://127.0.0.1:PORT "
             "(PORT may be * for any free port) or ipc://PATH"
         )
-    if not is_loopback(endpoint):
+    if not curve and not is_loopback(endpoint):
         raise ServeError(
             f"refusing to bind {what} {endpoint}: not a loopback address. Listening on a network "
-            "needs CurveZMQ (a server key and a client allow-list), which this engine version "
-            "does not have yet (it comes with `easytune-engine keys`); bind tcp://127.0.0.1:PORT "
-            "and reach it through an SSH tunnel meanwhile"
+            "needs CurveZMQ: a server key (`easytune-engine keys generate`) and a client "
+            "allow-list (`easytune-engine keys add-client`); or bind tcp://127.0.0.1:PORT and "
+            "reach it through an SSH tunnel"
         )
     return endpoint
 
@@ -75,10 +87,11 @@ class ServeConfig:
     models: tuple[str, ...]  # shipped names or checkpoint paths; the first is the default
     queue_limit: int = QUEUE_LIMIT
     hwm: int = SOCKET_HWM
+    curve: CurveConfig | None = None  # None: plaintext, loopback endpoints only
 
     def __post_init__(self) -> None:
-        check_endpoint(self.bind, "--bind")
-        check_endpoint(self.events, "--events")
+        check_endpoint(self.bind, "--bind", curve=self.curve is not None)
+        check_endpoint(self.events, "--events", curve=self.curve is not None)
         if self.bind == self.events and not self.bind.endswith(":*"):
             raise ServeError(f"--bind and --events must differ, both are {self.bind}")
         if not self.models:

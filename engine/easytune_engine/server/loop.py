@@ -7,7 +7,8 @@ Each request: strip the peer identity, `decode` (any malformed frames become an 
 PROTOCOL.md's rule, never an exception out of the loop), dispatch to `Handlers`, `encode` the
 reply, send it to the same identity, log one line. `generate` goes to the worker thread; its
 reply comes back through `GenerationWorker.finished` and is sent from here, so only this thread
-touches the sockets.
+touches the sockets. Jobs (fine-tuning, SPL refinement) run on the `JobRunner` thread; their
+events come back the same way (a queue plus a byte on the inproc wake socket) and leave on PUB.
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ from easytune_protocol import (
 )
 from easytune_protocol.codec import MAX_MESSAGE_BYTES
 
+from . import security
+from .checkpoints import CheckpointBook
 from .config import ServeConfig, ServeError
 from .handlers import Handlers, Outcome, Peer
+from .jobs import JobRunner, JobTable
 from .log import EventLog
 from .models import ModelRegistry
 from .store import DB_NAME, Store
+from .tasks import JobWork
 from .worker import GenerationWorker
 
 POLL_MS = 200  # the loop looks at its stop flag (signals) at least this often
@@ -48,7 +53,11 @@ CLOSE_LINGER_MS = 1000  # at an orderly stop, time for queued replies and events
 
 class Server:
     def __init__(
-        self, config: ServeConfig, registry: ModelRegistry, log: EventLog | None = None
+        self,
+        config: ServeConfig,
+        registry: ModelRegistry,
+        log: EventLog | None = None,
+        corpus: str = "builtin",
     ) -> None:
         self.config = config
         self.registry = registry
@@ -56,11 +65,15 @@ class Server:
         self.engine_session = new_id()
         self.context = zmq.Context()
         self.store = Store(config.data_dir / DB_NAME)
+        self.book = CheckpointBook(self.store, config.data_dir)
+        JobTable(self.store)  # the jobs table exists before either thread reads it
+        registry.restore(self.book, self.log.write)  # serve the active checkpoints
         self._stop_reason: str | None = None
         self._seq = 0
         self.router = self._socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a vanished peer is an error, not silence
         self.pub = self._socket(zmq.PUB)
+        self.auth = security.secure(self.context, (self.router, self.pub), config.curve, self.log)
         self.wake = self.context.socket(zmq.PULL)
         self.wake.setsockopt(zmq.LINGER, 0)
         wake_endpoint = f"inproc://worker-{self.engine_session}"
@@ -79,14 +92,24 @@ class Server:
         self.worker = GenerationWorker(
             self.store.path, self.engine_session, self.context, wake_endpoint, config.queue_limit
         )
+        self.runner = JobRunner(
+            self.store.path,
+            JobWork(config.data_dir, registry, corpus),
+            self.context,
+            wake_endpoint,
+            self.log.write,
+        )
         self.handlers = Handlers(
             engine_session=self.engine_session,
             registry=registry,
             store=self.store,
             worker=self.worker,
+            runner=self.runner,
+            book=self.book,
             device=config.device,
             events_endpoint=self.events,
             request_stop=self.stop,
+            publish=self.publish,
         )
 
     def _socket(self, kind: int) -> zmq.Socket:
@@ -111,6 +134,7 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, frame: self.stop(signal.Signals(signum).name))
         self.worker.start()
+        self.runner.start()
         self.log.write(
             "ready",
             bind=self.bind,
@@ -118,6 +142,7 @@ class Server:
             engine_session=self.engine_session,
             device=self.config.device,
             models=list(self.registry.models),
+            curve=self.auth is not None,
             data_dir=str(self.config.data_dir),
         )
         poller = zmq.Poller()
@@ -155,6 +180,8 @@ class Server:
             self._send(done.peer, done.frames, h.id)
             log = {"code": done.code, "session": h.session, "batch": done.batch}
             self.log.request(h.id, h.type, done.status, done.received, **log)
+        for type_, body in self.runner.events():
+            self.publish(type_, body)
 
     def handle(self, frames: list[Any]) -> None:
         """Answer one message from the ROUTER ([identity, header, body, *arrays])."""
@@ -239,6 +266,7 @@ class Server:
         reason = self._stop_reason or "stopping"
         self.log.write("stopping", reason=reason)
         self.publish("engine_stopping", {"reason": reason})
+        self.runner.stop()  # the running job ends at its next step boundary: interrupted
         self.worker.stop()
         self._send_finished()
 
@@ -248,9 +276,12 @@ class Server:
         for sock in (self.router, self.pub, self.wake):
             if not sock.closed:
                 sock.close(linger=linger)
+        if getattr(self, "auth", None) is not None:
+            self.auth.stop()  # the ZAP thread's socket, before the context ends
         self.store.close()
         worker = getattr(self, "worker", None)
-        if worker is None or not worker.alive:
+        runner = getattr(self, "runner", None)
+        if (worker is None or not worker.alive) and (runner is None or not runner.alive):
             self.context.term()  # else a stuck worker owns a socket: let process exit end it
 
 

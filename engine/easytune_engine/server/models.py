@@ -1,31 +1,49 @@
-"""The backbones a server generates with, by name, and their `model` records for clients.
+"""The backbones a server generates with, by name, the weights each serves, their `model` records.
 
     registry = ModelRegistry.load(["mld", "/path/model.safetensors"], device="cpu")
     served = registry.get(None)           # the default (first) model
+    served.generator                      # what generate uses now: shipped or an active checkpoint
+    registry.weights(book, "mld-ft-1")    # a registered checkpoint as a generator (cached)
+    registry.serve("mld", "mld-ft-1", gen) # switch what generate uses (activate, rollback)
     served.record()                       # the protocol's `model` record
 
 A shipped backbone is named after itself; a checkpoint after its architecture ('mld'), with a
-suffix ('mld-2') when that name is taken. Checkpoint activation, adapters and rollback belong to
-the model registry of a later increment; here every model serves the weights it was loaded with.
+suffix ('mld-2') when that name is taken. Fine-tuned checkpoints (full weights or LoRA adapters
+on their parent's weights) come from the checkpoint registry (`checkpoints.CheckpointBook`).
+The socket thread and the job thread both ask for weights: the cache is behind a lock, and
+swapping `generator` is one attribute assignment (a batch already sampling keeps the old one).
 """
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from easytune_protocol import ErrorCode, ProtocolError
 
+from ..checkpoint import CheckpointError
 from ..models.pipeline import MAX_STEPS, MotionGenerator, SamplingOptions
+from .checkpoints import REWARD, CheckpointBook
+
+CACHED_WEIGHTS = 4  # checkpoints kept loaded besides the active ones
 
 
 @dataclass
 class ServedModel:
     name: str
-    generator: MotionGenerator
+    base: MotionGenerator  # the weights it was started with (shipped or --model path)
     source: str  # the --model value it was loaded from
+    generator: MotionGenerator = field(init=False)  # what generate uses now
+    checkpoint: str | None = None  # the active registered checkpoint (None: base)
+    adapters: tuple[str, ...] = ()  # registered LoRA adapters for this model
+
+    def __post_init__(self) -> None:
+        self.generator = self.base
 
     @property
     def kind(self) -> str:
@@ -33,7 +51,8 @@ class ServedModel:
 
     @property
     def checkpoint_sha256(self) -> str | None:
-        return getattr(self.generator.backbone, "checkpoint_sha256", None)
+        """Of the base weights' file."""
+        return getattr(self.base.backbone, "checkpoint_sha256", None)
 
     @property
     def max_steps(self) -> int:
@@ -41,15 +60,18 @@ class ServedModel:
 
     def record(self) -> dict[str, Any]:
         d = self.generator.backbone.sampling
-        return {
+        out = {
             "name": self.name,
             "kind": self.kind,
             "sampler": d.sampler,
             "steps": d.steps,
             "max_steps": self.max_steps,
             "guidance": float(d.guidance),
-            "adapters": [],
+            "adapters": list(self.adapters),
         }
+        if self.checkpoint is not None:
+            out["checkpoint"] = self.checkpoint
+        return out
 
     def options(
         self, steps: int | None, guidance: float | None, sampler: str | None
@@ -75,6 +97,8 @@ class ModelRegistry:
             raise ValueError("a registry needs at least one model")
         self.models = {m.name: m for m in models}
         self.default = models[0].name
+        self._cache: OrderedDict[str, MotionGenerator] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, sources: Sequence[str], device: str) -> ModelRegistry:
@@ -105,3 +129,93 @@ class ModelRegistry:
 
     def records(self) -> list[dict[str, Any]]:
         return [m.record() for m in self.models.values()]
+
+    # -- registered checkpoints ------------------------------------------------------------------
+
+    def weights(self, book: CheckpointBook, name: str | None, model: str) -> MotionGenerator:
+        """The generator of checkpoint `name` of `model` (None: its base weights), loaded once
+        and cached; refused (ProtocolError) when the file is gone, damaged or does not fit."""
+        served = self.get(model)
+        if name is None:
+            return served.base
+        with self._lock:
+            if name in self._cache:
+                self._cache.move_to_end(name)
+                return self._cache[name]
+        ckpt = book.require(name)
+        if ckpt.backbone != served.name:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"checkpoint {name!r} belongs to {ckpt.backbone!r}, not to model {model!r}",
+                field="body.name",
+            )
+        path = book.path(ckpt)
+        try:
+            if ckpt.kind == "adapter":
+                from ..finetune.lora import load_adapter
+
+                gen = copy.deepcopy(self.weights(book, ckpt.parent, model))
+                load_adapter(path, gen.backbone)
+            else:
+                gen = MotionGenerator.load(path, device=str(served.base.device))
+        except (CheckpointError, ValueError) as exc:
+            raise ProtocolError(ErrorCode.INTERNAL, f"checkpoint {name!r}: {exc}") from None
+        if gen.backbone.kind != served.kind:
+            raise ProtocolError(
+                ErrorCode.INVALID_FIELD,
+                f"checkpoint {name!r} is a {gen.backbone.kind} model; {model!r} is {served.kind}",
+            )
+        with self._lock:
+            self._cache[name] = gen
+            while len(self._cache) > CACHED_WEIGHTS:
+                self._cache.popitem(last=False)
+        return gen
+
+    def serve(self, model: str, name: str | None, generator: MotionGenerator) -> None:
+        """Switch what `generate` uses for `model`."""
+        served = self.get(model)
+        served.generator, served.checkpoint = generator, name
+
+    def refresh(self, book: CheckpointBook) -> None:
+        """Re-read every model's adapter list from the registry."""
+        for served in self.models.values():
+            served.adapters = tuple(c.name for c in book.list(served.name) if c.kind == "adapter")
+
+    def activate(self, book: CheckpointBook, name: str) -> tuple[str, str | None]:
+        """Serve checkpoint `name` from now on (reward checkpoints: use it in later jobs);
+        the weights load (and are checked) before anything changes. -> (backbone, previous)."""
+        ckpt = book.require(name)
+        if ckpt.backbone == REWARD:
+            book.path(ckpt)  # present and unchanged
+            gen = None
+        else:
+            gen = self.weights(book, name, ckpt.backbone)
+        with book.store.transaction():
+            previous = book.push_activation(ckpt.backbone, name)
+        if gen is not None:
+            self.serve(ckpt.backbone, name, gen)
+        return ckpt.backbone, previous
+
+    def rollback(self, book: CheckpointBook, backbone: str) -> tuple[str | None, str | None]:
+        """Re-activate what was active before the current checkpoint -> (active, undone)."""
+        if backbone != REWARD:
+            self.get(backbone)
+        with book.store.transaction():
+            active, undone = book.pop_activation(backbone)
+            gen = None if backbone == REWARD else self.weights(book, active, backbone)
+        if gen is not None:
+            self.serve(backbone, active, gen)
+        return active, undone
+
+    def restore(self, book: CheckpointBook, log) -> None:
+        """At start-up: serve each model's active checkpoint (a broken one is logged and the
+        model serves its base weights until something else is activated)."""
+        self.refresh(book)
+        for served in self.models.values():
+            name = book.active(served.name)
+            if name is None:
+                continue
+            try:
+                self.serve(served.name, name, self.weights(book, name, served.name))
+            except ProtocolError as exc:
+                log("checkpoint_unusable", model=served.name, checkpoint=name, reason=exc.message)

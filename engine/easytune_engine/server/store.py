@@ -18,10 +18,11 @@ are not shared between threads); writers take the database lock with BEGIN IMMED
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,52 @@ class Store:
             self.conn.execute("ROLLBACK")
             raise
 
+    def idempotent(
+        self, session: str, key: str, type_: str, digest: str, work: Callable[[], StoredReply]
+    ) -> tuple[StoredReply, bool]:
+        """Run `work` (SQL on this connection) and store its reply in one durable transaction;
+        a key seen before returns (the stored reply, True) without running it again."""
+        self._begin()
+        try:
+            stored = self.stored_reply(session, key, type_, digest)
+            if stored is not None:
+                self.conn.execute("ROLLBACK")
+                return stored, True
+            out = work()
+            self._save_reply(session, key, type_, digest, out)
+            self.conn.execute("COMMIT")
+            return out, False
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT around the block (ROLLBACK if it raises); inside a
+        transaction already, the block joins it."""
+        if self.conn.in_transaction:
+            yield
+            return
+        self._begin()
+        try:
+            yield
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement in its own durable transaction; returns the rows it changed."""
+        self._begin()
+        try:
+            n = self.conn.execute(sql, params).rowcount
+            self.conn.execute("COMMIT")
+            return n
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
     # -- rankings ----------------------------------------------------------------------------
 
     def submit_ranking(
@@ -254,6 +301,14 @@ class Store:
                 "every clip of a ranking must come from the ranking's prompt",
                 field="body.prompt",
             )
+
+    def ranking_prompts(self) -> list[tuple[str, int]]:
+        """(prompt, frames of its best clip) for every stored ranking, oldest first."""
+        rows = self.conn.execute(
+            "SELECT r.prompt, c.frames FROM rankings r JOIN clips c "
+            "ON c.id = json_extract(r.ranked, '$[0]') ORDER BY r.id"
+        ).fetchall()
+        return [(prompt, int(frames)) for prompt, frames in rows]
 
     def rankings_page(self, after: int, limit: int) -> tuple[list[dict[str, Any]], int | None, int]:
         """(rankings with id > after, oldest first; next `after` or None; total count)."""

@@ -188,7 +188,7 @@ class GenerationWorker:
             clips.append({"clip_id": clip_id, "frames": int(feats.shape[0]), **arrays})
             records.append(
                 ClipRecord(
-                    clip_id, b["prompt"], feats, model.name, model.kind, model.checkpoint_sha256,
+                    clip_id, b["prompt"], feats, model.name, model.kind, job.weights_sha256,
                     job.seed, k, opts.sampler, opts.steps, opts.guidance, self.engine_session,
                 )
             )  # fmt: skip
@@ -203,4 +203,8 @@ class GenerationWorker:
             "backbone": model.name,
             "elapsed_ms": elapsed_ms,
         }
+        if job.checkpoint is not None:
+            body["checkpoint"] = job.checkpoint
+        if b.get("adapter") is not None:
+            body["adapter"] = b["adapter"]
         return encode(reply(job.header, body, engine_session=self.engine_session))

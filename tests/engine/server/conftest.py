@@ -48,3 +48,9 @@ def engine(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def client(engine: Engine) -> Iterator[EngineClient]:
     with engine.client() as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's small corpus (SPL refinement jobs train on it)."""
+    return _shared_runs().shared_corpus(tmp_path_factory)

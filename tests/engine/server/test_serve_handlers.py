@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from easytune_engine.server.checkpoints import CheckpointBook
 from easytune_engine.server.handlers import Handlers, Peer
 from easytune_engine.server.store import Store
 from easytune_protocol import ErrorCode, ProtocolError, request
@@ -27,9 +28,12 @@ def test_shutdown_is_forbidden_off_loopback_and_replayed_on_retry(tmp_path: Path
         registry=None,  # type: ignore[arg-type]  # shutdown needs no model
         store=store,
         worker=None,  # type: ignore[arg-type]
+        runner=None,  # type: ignore[arg-type]
+        book=CheckpointBook(store, tmp_path),
         device="cpu",
         events_endpoint="tcp://127.0.0.1:1",
         request_stop=stops.append,
+        publish=lambda type_, body: None,
     )
     msg = request("shutdown", {}, session="s1")
     with pytest.raises(ProtocolError) as err:
