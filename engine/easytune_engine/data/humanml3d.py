@@ -25,6 +25,7 @@ GuyTevet/motion-diffusion-model `data_loaders/humanml/data/dataset.py`):
 Unlike T2M, which skips missing clips silently (or crashes), every skipped clip or span is counted
 by reason in `HumanML3DSplit.skipped`, and a malformed file raises `DatasetError` naming the file.
 Samples keep the file order of the split (T2M sorted them by length).
+Reading and validating the individual files is in `humanml3d_files.py`.
 
     split = load_split("~/HumanML3D", "train")
     print(len(split), split.skip_summary())
@@ -34,7 +35,6 @@ Samples keep the file order of the split (T2M sorted them by length).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +43,18 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 
-FEATURE_DIM = 263
-NUM_JOINTS = 22
+from .humanml3d_files import (
+    FEATURE_DIM,
+    Caption,
+    DatasetError,
+    check_root,
+    mean_std,
+    read_captions,
+    read_features,
+    read_joints,
+    read_split_ids,
+)
+
 FPS = 20
 
 Split = Literal["train", "val", "test", "all"]
@@ -64,25 +74,8 @@ SKIP_SPAN_TOO_LONG = "sub-span longer than max_clip_frames"
 SKIP_NO_WHOLE_CAPTION = "no whole-clip caption (only its sub-spans are samples)"
 
 
-class DatasetError(ValueError):
-    """A HumanML3D directory or file is missing or malformed; the message names the path."""
-
-    def __init__(self, path: Path | str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = Path(path)
-        self.problem = problem
-
-
 # ---------------------------------------------------------------------------------------------
 # Records
-
-
-@dataclass(frozen=True)
-class Caption:
-    """One caption line: the sentence and its `word/POS` tokens."""
-
-    text: str
-    tokens: tuple[str, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,139 +234,6 @@ class Batch:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading and validating files
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:  # truncated file, pickle/object array, not .npy
-        raise DatasetError(path, f"cannot read as a .npy array ({e})") from e
-
-
-def _check_finite(path: Path, array: np.ndarray, what: str) -> None:
-    if not np.isfinite(array).all():
-        bad = np.argwhere(~np.isfinite(array))[0]
-        raise DatasetError(path, f"{what}: NaN or inf at index {tuple(bad.tolist())}")
-
-
-def _read_stat(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
-        raise DatasetError(path, f"missing {what} file")
-    array = _load_npy(path)
-    if array.shape != (FEATURE_DIM,):
-        raise DatasetError(path, f"{what} must have shape ({FEATURE_DIM},), got {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise DatasetError(path, f"{what} must be numeric, got dtype {array.dtype}")
-    array = array.astype(np.float32)
-    _check_finite(path, array, what)
-    return array
-
-
-def _check_root(root: Path) -> None:
-    if not root.is_dir():
-        raise DatasetError(root, "HumanML3D directory does not exist (or is not a directory)")
-
-
-def mean_std(root: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read and validate `Mean.npy` and `Std.npy`: shape (263,), finite, Std > 0; float32."""
-    root = Path(root).expanduser()
-    _check_root(root)
-    mean = _read_stat(root / "Mean.npy", "Mean")
-    std = _read_stat(root / "Std.npy", "Std")
-    if not (std > 0).all():
-        i = int(np.argmax(~(std > 0)))
-        raise DatasetError(
-            root / "Std.npy", f"Std must be > 0 everywhere, got {std[i]} at index {i}"
-        )
-    mean.setflags(write=False)
-    std.setflags(write=False)
-    return mean, std
-
-
-def _read_features(path: Path) -> np.ndarray:
-    x = _load_npy(path)
-    if x.ndim != 2 or x.shape[1] != FEATURE_DIM:
-        raise DatasetError(path, f"features must have shape (T, {FEATURE_DIM}), got {x.shape}")
-    if not np.issubdtype(x.dtype, np.number):
-        raise DatasetError(path, f"features must be numeric, got dtype {x.dtype}")
-    x = x.astype(np.float32, copy=False)
-    _check_finite(path, x, "features")
-    x.setflags(write=False)
-    return x
-
-
-def _read_joints(path: Path, num_frames: int) -> np.ndarray:
-    j = _load_npy(path)
-    if j.shape != (num_frames, NUM_JOINTS, 3):
-        raise DatasetError(
-            path,
-            f"joints must have shape ({num_frames}, {NUM_JOINTS}, 3) to match the features, "
-            f"got {j.shape}",
-        )
-    j = j.astype(np.float32, copy=False)
-    _check_finite(path, j, "joints")
-    j.setflags(write=False)
-    return j
-
-
-def _read_split_ids(path: Path) -> list[str]:
-    if not path.is_file():
-        raise DatasetError(path, "missing split file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetError(path, f"cannot read split file ({e})") from e
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def _parse_time(path: Path, lineno: int, value: str, what: str) -> float:
-    try:
-        t = float(value)
-    except ValueError:
-        raise DatasetError(
-            path, f"line {lineno}: {what} time {value!r} is not a number (seconds)"
-        ) from None
-    if math.isnan(t):  # T2M reads NaN as 0.0
-        return 0.0
-    if math.isinf(t) or t < 0:
-        raise DatasetError(path, f"line {lineno}: {what} time {value!r} must be finite and >= 0")
-    return t
-
-
-def read_captions(path: Path) -> list[tuple[Caption, float, float]]:
-    """Parse a texts/<id>.txt file into (caption, start s, end s); blank lines are ignored."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetError(path, f"cannot read text file ({e})") from e
-    out: list[tuple[Caption, float, float]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        fields = line.split("#")
-        if len(fields) != 4:
-            raise DatasetError(
-                path,
-                f"line {lineno}: expected 4 '#'-separated fields caption#tokens#start#end, "
-                f"got {len(fields)}: {line[:80]!r}",
-            )
-        caption, tokens, start_s, end_s = fields
-        caption = caption.strip()
-        if not caption:
-            raise DatasetError(path, f"line {lineno}: empty caption")
-        start = _parse_time(path, lineno, start_s, "start")
-        end = _parse_time(path, lineno, end_s, "end")
-        if end < start:
-            raise DatasetError(path, f"line {lineno}: end {end_s!r} is before start {start_s!r}")
-        out.append((Caption(caption, tuple(tokens.split())), start, end))
-    if not out:
-        raise DatasetError(path, "text file has no captions (empty)")
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
 # Loading a split
 
 
@@ -406,10 +266,10 @@ def load_split(
         load_joints=load_joints,
     )
     root = Path(root).expanduser()
-    _check_root(root)
+    check_root(root)
     mean, std = mean_std(root)
     split_path = root / f"{split}.txt"
-    ids = _read_split_ids(split_path)
+    ids = read_split_ids(split_path)
     motion_dir, text_dir, joints_dir = root / "new_joint_vecs", root / "texts", root / "new_joints"
     for d in (motion_dir, text_dir):
         if not d.is_dir():
@@ -445,7 +305,7 @@ def load_split(
         if clip_id not in have_text:
             skip(SKIP_NO_TEXT, clip_id)
             continue
-        motion = _read_features(motion_dir / f"{clip_id}.npy")
+        motion = read_features(motion_dir / f"{clip_id}.npy")
         n = motion.shape[0]
         if not fits(n):  # T2M drops the clip together with its sub-spans
             skip(SKIP_TOO_SHORT if n < config.min_frames else SKIP_TOO_LONG, clip_id)
@@ -453,7 +313,7 @@ def load_split(
         joints = None
         if load_joints:
             if clip_id in have_joints:
-                joints = _read_joints(joints_dir / f"{clip_id}.npy", n)
+                joints = read_joints(joints_dir / f"{clip_id}.npy", n)
             else:
                 missing_joints.append(clip_id)
 

@@ -69,7 +69,6 @@ def split_prediction(
     return x0, eps
 
 
-Generators = torch.Generator | Sequence[torch.Generator] | None
 CANONICAL_ROWS = 256  # per-row noise is drawn at this length along dim 1, then cropped
 
 
@@ -85,14 +84,67 @@ def row_noise(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
     return full[: shape[0]] if shape else full
 
 
+class NoiseTape:
+    """Every noise draw of a sampling run, kept in fixed tensors so the run can be replayed.
+
+        tape = NoiseTape(streams)            # per-row generators, as for the eager loop
+        x0 = loop(..., generator=tape)       # first run: draws like the eager loop and keeps them
+        tape.rewind(); tape.refill(other)    # the next run: same tensors, new rows' noise
+        x0 = loop(..., generator=tape)       # or a CUDA graph that captured the loop replays
+
+    A run fed from a tape draws exactly what the eager loop would draw from the same generators,
+    in the same order, so it produces the same motion; the tape's tensors never move, which is
+    what a captured CUDA graph needs.
+    """
+
+    def __init__(self, generators: Sequence[torch.Generator]) -> None:
+        self.generators = list(generators)
+        self.buffers: list[torch.Tensor] = []
+        self.recording = True
+        self.cursor = 0
+
+    def take(self, x: torch.Tensor) -> torch.Tensor:
+        if self.recording:
+            noise = _row_noise_like(x, self.generators)
+            self.buffers.append(noise)
+            return noise
+        if self.cursor >= len(self.buffers) or self.buffers[self.cursor].shape != x.shape:
+            raise RuntimeError("this sampling run draws noise the recorded run did not")
+        noise = self.buffers[self.cursor]
+        self.cursor += 1
+        return noise
+
+    def rewind(self) -> None:
+        """Stop recording; the next run reads the kept tensors from the first."""
+        self.recording = False
+        self.cursor = 0
+
+    def refill(self, generators: Sequence[torch.Generator]) -> None:
+        """Draw new noise into the same tensors, in the order the loop consumes it."""
+        if len(generators) != len(self.generators):
+            raise ValueError(f"{len(generators)} generators for a tape of {len(self.generators)}")
+        self.generators = list(generators)
+        for buf in self.buffers:
+            buf.copy_(_row_noise_like(buf, self.generators))
+
+
+Generators = torch.Generator | Sequence[torch.Generator] | NoiseTape | None
+
+
+def _row_noise_like(x: torch.Tensor, generators: Sequence[torch.Generator]) -> torch.Tensor:
+    if len(generators) != x.shape[0]:
+        raise ValueError(f"{len(generators)} generators for a batch of {x.shape[0]}")
+    rows = [row_noise(x.shape[1:], g).to(x.dtype) for g in generators]
+    return torch.stack(rows).to(x.device)
+
+
 def _noise_like(x: torch.Tensor, generator: Generators) -> torch.Tensor:
     """Fresh N(0, I) noise; a list of generators draws row b of the batch from generator b."""
+    if isinstance(generator, NoiseTape):
+        return generator.take(x)
     if generator is None or isinstance(generator, torch.Generator):
         return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-    if len(generator) != x.shape[0]:
-        raise ValueError(f"{len(generator)} generators for a batch of {x.shape[0]}")
-    rows = [row_noise(x.shape[1:], g).to(x.dtype) for g in generator]
-    return torch.stack(rows).to(x.device)
+    return _row_noise_like(x, generator)
 
 
 class _Strided:

@@ -202,30 +202,26 @@ def _corpus_record(root: Path) -> dict:
 
 def write_manifest(checkpoint: Path, manifest: Path, metrics: dict, command: str) -> dict:
     """The JSON record shipped next to the weights: config, hashes, corpus, command, metrics."""
-    import hashlib
-
     from easytune_engine.checkpoint import load_checkpoint
     from easytune_engine.eval.evaluator import CHECKPOINT_KIND
+    from easytune_engine.manifest import build_manifest, save_manifest
 
     ckpt = load_checkpoint(checkpoint, CHECKPOINT_KIND)
-    extra = {k: v for k, v in ckpt.extra.items() if k != "vocab"}
-    record = {
-        "file": Path(checkpoint).name,
-        "kind": CHECKPOINT_KIND,
-        "bytes": Path(checkpoint).stat().st_size,
-        "file_sha256": hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest(),
-        "payload_sha256": ckpt.sha256,
-        "dtype": "float16 weights, float32 Mean/Std",
-        "parameters": int(
-            sum(t.numel() for k, t in ckpt.state.items() if not k.startswith("norm."))
-        ),
-        "config": ckpt.config,
-        "vocabulary_size": len(ckpt.extra.get("vocab", [])),
-        "training": extra,
-        "reproduce": command,
-        "metrics": metrics,
-    }
-    Path(manifest).write_text(json.dumps(record, indent=2) + "\n")
+    record = build_manifest(
+        checkpoint,
+        kind=CHECKPOINT_KIND,
+        payload_sha256=ckpt.sha256,
+        config=ckpt.config,
+        parameters=sum(t.numel() for k, t in ckpt.state.items() if not k.startswith("norm.")),
+        reproduce=command,
+        metrics=metrics,
+        fields={
+            "dtype": "float16 weights, float32 Mean/Std",
+            "vocabulary_size": len(ckpt.extra.get("vocab", [])),
+            "training": {k: v for k, v in ckpt.extra.items() if k != "vocab"},
+        },
+    )
+    save_manifest(manifest, record)
     return record
 
 

@@ -32,28 +32,28 @@ def _logger(path: str | None):
 
 def write_manifest(weights: Path, command: str, extra_metrics: dict | None = None) -> Path:
     """`<name>.manifest.json` beside a reward checkpoint: config, hash, corpus, command, metrics."""
+    from ..manifest import build_manifest, manifest_path, save_manifest
     from .model import load_reward_model
 
     model = load_reward_model(weights)
     extra = dict(model.checkpoint_extra)
-    manifest = {
-        "name": weights.stem,
-        "kind": "reward",
-        "file": weights.name,
-        "bytes": weights.stat().st_size,
-        "sha256": model.checkpoint_sha256,
-        "config": asdict(model.config),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "corpus": extra.get("corpus"),
-        "command": command,
-        "train": extra.get("train"),
-        "train_seconds": extra.get("train_seconds"),
-        "threads": extra.get("threads"),
-        "metrics": extra.get("metrics"),
-    } | (extra_metrics or {})
-    path = weights.with_name(weights.stem + ".manifest.json")
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    manifest = build_manifest(
+        weights,
+        kind="reward",
+        payload_sha256=model.checkpoint_sha256,
+        config=asdict(model.config),
+        parameters=sum(p.numel() for p in model.parameters()),
+        reproduce=command,
+        metrics=extra.get("metrics"),
+        fields={
+            "name": weights.stem,
+            "corpus": extra.get("corpus"),
+            "train": extra.get("train"),
+            "train_seconds": extra.get("train_seconds"),
+            "threads": extra.get("threads"),
+        },
+    )
+    return save_manifest(manifest_path(weights), manifest | (extra_metrics or {}))
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..models.base import check_lengths
+from ..models.fastpath import FastSampler
 from ..models.pipeline import MAX_CANDIDATES as MAX_ROWS
 from ..models.pipeline import MotionGenerator, SamplingOptions
 from ..text.encoder import check_prompts
@@ -62,9 +63,12 @@ def take_batch(first: GenerateJob, pending: deque[GenerateJob]) -> list[Generate
     return batch
 
 
-def sample_batch(batch: Sequence[GenerateJob]) -> list[list[np.ndarray]]:
+def sample_batch(
+    batch: Sequence[GenerateJob], fast: FastSampler | None = None
+) -> list[list[np.ndarray]]:
     """Sample every candidate of `batch` in one call (MotionGenerator.generate's steps, with each
-    request's own seed); returns, per request, its candidates' raw (length, 263) features."""
+    request's own seed); returns, per request, its candidates' raw (length, 263) features.
+    `fast`: the CUDA fast path for these weights (None: the eager loop)."""
     first = batch[0]
     gen, opts = first.generator, first.options
     prompts: list[str] = []
@@ -77,7 +81,11 @@ def sample_batch(batch: Sequence[GenerateJob]) -> list[list[np.ndarray]]:
     lengths = check_lengths([first.body["length"]] * len(prompts))
     with torch.no_grad():
         cond = gen.conditioning(prompts, lengths, opts)
-        x0 = gen.sample(cond, gen.initial_noise(lengths, streams), opts, generator=streams)
+        x_T = gen.initial_noise(lengths, streams)
+        if fast is not None:
+            x0 = fast.sample(cond, x_T, opts, streams)
+        else:
+            x0 = gen.sample(cond, x_T, opts, generator=streams)
         feats = gen.backbone.decode(x0, cond.lengths)
         raw = gen.backbone.denormalize(feats).cpu().numpy().astype(np.float32)
     out, row = [], 0

@@ -86,7 +86,16 @@ def _serve(args: argparse.Namespace) -> int:
             raise ServeError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     models = tuple(args.model or ("mld",))
-    config = ServeConfig(args.bind, args.events, data_dir, device, models, curve=curve)
+    config = ServeConfig(
+        args.bind,
+        args.events,
+        data_dir,
+        device,
+        models,
+        curve=curve,
+        corpus=args.data,
+        fast_path=not args.eager,
+    )
     lock = DataDirLock(config.data_dir)
     log = EventLog()
     try:
@@ -94,7 +103,7 @@ def _serve(args: argparse.Namespace) -> int:
             registry = ModelRegistry.load(config.models, device)
         except (CheckpointError, ValueError) as exc:
             raise ServeError(f"cannot load a model: {exc}") from exc
-        server = Server(config, registry, log, corpus=args.data)
+        server = Server(config, registry, log)
         server.run()
     finally:
         lock.release()
@@ -130,6 +139,11 @@ def add_commands(sub) -> None:
         help="mdm, mld, lcm (shipped) or a backbone checkpoint; repeat for more (default mld)",
     )
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument(
+        "--eager",
+        action="store_true",
+        help="on CUDA, generate with the eager fp32 loop instead of bf16 CUDA graphs",
+    )
     p.add_argument(
         "--data",
         default="builtin",

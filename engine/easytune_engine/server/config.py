@@ -88,6 +88,8 @@ class ServeConfig:
     queue_limit: int = QUEUE_LIMIT
     hwm: int = SOCKET_HWM
     curve: CurveConfig | None = None  # None: plaintext, loopback endpoints only
+    corpus: str = "builtin"  # SPL refinement; fine-tuning prompts before any ranking exists
+    fast_path: bool = True  # on CUDA: bf16 generation with CUDA graphs (False: eager only)
 
     def __post_init__(self) -> None:
         check_endpoint(self.bind, "--bind", curve=self.curve is not None)

@@ -57,7 +57,6 @@ class Server:
         config: ServeConfig,
         registry: ModelRegistry,
         log: EventLog | None = None,
-        corpus: str = "builtin",
     ) -> None:
         self.config = config
         self.registry = registry
@@ -90,11 +89,17 @@ class Server:
         self.bind = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
         self.events = self.pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.worker = GenerationWorker(
-            self.store.path, self.engine_session, self.context, wake_endpoint, config.queue_limit
+            self.store.path,
+            self.engine_session,
+            self.context,
+            wake_endpoint,
+            config.queue_limit,
+            fast_path=config.fast_path,
+            log=self.log.write,
         )
         self.runner = JobRunner(
             self.store.path,
-            JobWork(config.data_dir, registry, corpus),
+            JobWork(config.data_dir, registry, config.corpus),
             self.context,
             wake_endpoint,
             self.log.write,
@@ -143,6 +148,7 @@ class Server:
             device=self.config.device,
             models=list(self.registry.models),
             curve=self.auth is not None,
+            fast_path=self.config.fast_path and self.config.device.startswith("cuda"),
             data_dir=str(self.config.data_dir),
         )
         poller = zmq.Poller()

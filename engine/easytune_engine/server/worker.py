@@ -18,8 +18,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,13 @@ import zmq
 from easytune_protocol import ErrorCode, Header, ProtocolError, encode, error_reply, new_id, reply
 from easytune_protocol.catalogue import FPS
 
+from ..models.fastpath import FastSampler
+from ..models.pipeline import MotionGenerator
 from .batching import GenerateJob, sample_batch, take_batch
 from .motion import clip_arrays
 from .store import ClipRecord, Store
+
+FAST_SAMPLERS = 4  # weights (active, adapters) whose captured graphs are kept
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,17 @@ class GenerationWorker:
         context: zmq.Context,
         wake_endpoint: str,
         limit: int,
+        fast_path: bool = True,
+        log: Callable[..., None] | None = None,
     ) -> None:
         self.store_path = store_path
         self.engine_session = engine_session
         self.context = context
         self.wake_endpoint = wake_endpoint
         self.limit = limit
+        self.fast_path = fast_path  # on CUDA: bf16 + CUDA graphs (models/fastpath.py)
+        self.log = log or (lambda *a, **k: None)
+        self._fast: OrderedDict[int, tuple[MotionGenerator, FastSampler]] = OrderedDict()
         self.done: queue.Queue[Finished] = queue.Queue()
         self.running = 0  # requests being sampled now
         self._pending: deque[GenerateJob] = deque()
@@ -143,7 +152,7 @@ class GenerationWorker:
     def _run_batch(self, store: Store, batch: Sequence[GenerateJob]) -> None:
         t0 = time.perf_counter()
         try:
-            features = sample_batch(batch)
+            features = sample_batch(batch, self._fast_for(batch[0].generator))
         except Exception as exc:  # an engine bug must not kill the worker
             err = ProtocolError(ErrorCode.INTERNAL, f"generate failed: {type(exc).__name__}: {exc}")
             for job in batch:
@@ -161,6 +170,20 @@ class GenerationWorker:
                     ErrorCode.INTERNAL, f"generate failed: {type(exc).__name__}: {exc}"
                 )
                 self._put(job, self._error(job, err), "error", err, len(batch))
+
+    def _fast_for(self, gen: MotionGenerator) -> FastSampler | None:
+        """The fast path for these weights (CUDA only, unless disabled); a few are kept."""
+        if not self.fast_path or gen.device.type != "cuda":
+            return None
+        hit = self._fast.get(id(gen))
+        if hit is not None and hit[0] is gen:
+            self._fast.move_to_end(id(gen))
+            return hit[1]
+        fast = FastSampler(gen, log=self.log)
+        self._fast[id(gen)] = (gen, fast)
+        while len(self._fast) > FAST_SAMPLERS:
+            self._fast.popitem(last=False)
+        return fast
 
     def _put(self, job: GenerateJob, frames: list[Any], status: str, err: Any, batch: int) -> None:
         code = str(err.code) if err is not None else None

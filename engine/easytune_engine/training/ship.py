@@ -11,7 +11,6 @@ recorded in the manifest (refused above `--max-joint-error` metres, then float32
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import tempfile
 from dataclasses import asdict
@@ -20,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..fileio import atomic_write_bytes
+from ..manifest import attach_metrics as attach_manifest_metrics
+from ..manifest import build_manifest, manifest_path, save_manifest
 from ..models.io import WEIGHTS_DIR, check_backbone_name, load_backbone, save_backbone
 from ..models.pipeline import MotionGenerator
 from ..motion.features import features_to_joints
@@ -62,36 +62,32 @@ def ship(
     extra = dict(model.checkpoint_extra)
     out = WEIGHTS_DIR / f"{name}.safetensors"
     digest = save_backbone(out, model, extra, dtype)
-    manifest = {
-        "file": out.name,
-        "kind": f"backbone/{name}",
-        "bytes": out.stat().st_size,
-        "file_sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
-        "payload_sha256": digest,
-        "dtype": "float16 weights, float32 Mean/Std/latent scale" if dtype else "float32",
-        "fp16_max_joint_error_m": round(err, 6),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "config": asdict(model.config),
-        "text_encoder_sha256": extra.get("text_encoder_sha256"),
-        "teacher_sha256": extra.get("teacher_sha256"),
-        "corpus": extra.get("corpus"),
-        "training": {"preset": extra.get("preset"), "seed": extra.get("seed")}
-        | {"stages": extra.get("stages")},
-        "reproduce": reproduce or extra.get("reproduce"),
-        "metrics": metrics,
-    }
-    path = WEIGHTS_DIR / f"{name}.manifest.json"
-    atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    manifest = build_manifest(
+        out,
+        kind=f"backbone/{name}",
+        payload_sha256=digest,
+        config=asdict(model.config),
+        parameters=sum(p.numel() for p in model.parameters()),
+        reproduce=reproduce or extra.get("reproduce"),
+        metrics=metrics,
+        fields={
+            "dtype": "float16 weights, float32 Mean/Std/latent scale" if dtype else "float32",
+            "fp16_max_joint_error_m": round(err, 6),
+            "text_encoder_sha256": extra.get("text_encoder_sha256"),
+            "teacher_sha256": extra.get("teacher_sha256"),
+            "corpus": extra.get("corpus"),
+            "training": {"preset": extra.get("preset"), "seed": extra.get("seed")}
+            | {"stages": extra.get("stages")},
+        },
+    )
+    save_manifest(manifest_path(out), manifest)
     return out
 
 
 def attach_metrics(name: str, metrics: dict) -> Path:
     """Record measured metrics in a shipped backbone's manifest (after benchmarking it)."""
-    path = WEIGHTS_DIR / f"{check_backbone_name(name)}.manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest["metrics"] = metrics
-    atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
-    return path
+    weights = WEIGHTS_DIR / f"{check_backbone_name(name)}.safetensors"
+    return attach_manifest_metrics(manifest_path(weights), metrics)
 
 
 def main() -> None:

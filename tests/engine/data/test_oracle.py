@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from easytune_engine.data.corpus import oracle
+from easytune_engine.data.corpus import oracle_detectors
 from easytune_engine.data.corpus.oracle import Verdict, detector_names, evaluate_oracle, judge
 from easytune_engine.data.corpus.poses import action_frames
 from easytune_engine.data.corpus.program import ACTION_TYPES, Action, Program, Segment
@@ -233,4 +233,4 @@ def test_bad_values_raise() -> None:
 
 def test_quiet_channels_are_known() -> None:
     with pytest.raises(ValueError, match="valid"):
-        oracle._quiet_value(None, "dancing")  # type: ignore[arg-type]
+        oracle_detectors._quiet_value(None, "dancing")  # type: ignore[arg-type]

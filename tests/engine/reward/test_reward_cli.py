@@ -30,8 +30,8 @@ def test_train_writes_a_loadable_checkpoint(trained_file: Path) -> None:
     assert extra["corpus"]["name"] == "easytune-builtin" and extra["corpus"]["version"] >= 1
     assert not trained_file.with_suffix(".partial.safetensors").exists()
     manifest = json.loads(trained_file.with_name("tiny.manifest.json").read_text())
-    assert manifest["sha256"] == model.checkpoint_sha256
-    assert manifest["command"].startswith("easytune-engine reward train --data ")
+    assert manifest["payload_sha256"] == model.checkpoint_sha256
+    assert manifest["reproduce"].startswith("easytune-engine reward train --data ")
     assert "R@1" in manifest["metrics"]["t0"]
 
 

@@ -139,7 +139,7 @@ def test_shipped_weights_load_and_match_their_manifest() -> None:
     manifest = json.loads(
         DEFAULT_WEIGHTS.with_name(DEFAULT_WEIGHTS.stem + ".manifest.json").read_text()
     )
-    assert manifest["sha256"] == model.checkpoint_sha256
+    assert manifest["payload_sha256"] == model.checkpoint_sha256
     assert manifest["metrics"]["t0"]["R@1"] >= 0.70 and manifest["metrics"]["t500"]["R@1"] >= 0.50
     texts = ["a person waves", "someone jumps forward"]
     r = model.reward(torch.zeros(2, 40, 263), 0, texts)

@@ -234,3 +234,26 @@ def test_kill_9_during_finetune_interrupts_the_job_and_keeps_the_active_checkpoi
     with sqlite3.connect(data / "engine.sqlite") as conn:
         states = dict(conn.execute("SELECT job_id, state FROM jobs"))
     assert states == {short["job_id"]: "finished", long["job_id"]: "interrupted"}
+
+
+def test_shutdown_during_a_job_interrupts_it_at_a_step_boundary(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    data = tmp_path / "data"
+    first = start_engine(data, tiny_model)
+    try:
+        with first.client() as client:
+            rank(client)
+            job = client.request("start_job", {"kind": "finetune", "budget": 100_000})["job"]
+            wait_job(client, job["job_id"], ("running",), step=1)
+            assert client.request("shutdown") == {"stopping": True}
+        assert first.wait(60) == 0
+    finally:
+        first.stop()
+    finished = [r for r in first.log if r.get("event") == "job_finished"]
+    assert [r["state"] for r in finished] == ["interrupted"]
+    with sqlite3.connect(data / "engine.sqlite") as conn:
+        state, step, message = conn.execute(
+            "SELECT state, step, message FROM jobs WHERE job_id = ?", (job["job_id"],)
+        ).fetchone()
+    assert state == "interrupted" and step >= 1 and "stopped" in message

@@ -6,29 +6,37 @@
 A caption line is `text#lemma/POS lemma/POS ...#start#end` (start = end = 0.0 for the whole clip;
 otherwise a sub-span in seconds that HumanML3D loaders cut out as its own sample).
 
-How a caption is made: each segment's action picks a verb-phrase template (lexicon.VERB_PHRASES)
+How a caption is made: each segment's action picks a verb-phrase template (phrases.VERB_PHRASES)
 whose conditions hold for its parameters; its slots ({dist}, {reps}, {leg}, {angle}, ...) are filled
-with phrases that are true of the parameter values, or left out where the template allows. A
-composition structure (plain chain, "first ... then", "X after Ying", gerund chain, noun phrases
-after "does") joins the clauses with connectors. Every word comes with its (lemma, POS) from the
-lexicon at compile time, so tokens cost nothing at render time. Faithfulness rule: a caption may
-say less than the program, never something different.
+with phrases that are true of the parameter values (caption_slots.py), or left out where the
+template allows. A composition structure (plain chain, "first ... then", "X after Ying", gerund
+chain, noun phrases after "does") joins the clauses with connectors (lexicon.py). Every word comes
+with its (lemma, POS) from the lexicon at compile time (caption_templates.py), so tokens cost
+nothing at render time. Faithfulness rule: a caption may say less than the program, never
+something different.
 
-`paraphrase_program` describes a program with held-out wording (lexicon.HELD_OUT_VERBS,
-lexicon.PARAPHRASES): words no corpus caption uses, for testing generalisation beyond the training
-vocabulary.
+`paraphrase_program` describes a program with held-out wording (held_out.py): words no corpus
+caption uses, for testing generalisation beyond the training vocabulary.
 """
 
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from easytune_engine.data.corpus import lexicon as lx
+from easytune_engine.data.corpus.caption_slots import Slots, corpus_slots, held_out_slots
+from easytune_engine.data.corpus.caption_templates import (
+    CONDITIONS,
+    Parts,
+    compile_template,
+    parse_block,
+)
+from easytune_engine.data.corpus.held_out import HELD_OUT_CONNECTORS, HELD_OUT_SUBJECTS, PARAPHRASES
+from easytune_engine.data.corpus.phrases import NOUN_PHRASES, VERB_PHRASES
 from easytune_engine.data.corpus.program import ACTION_TYPES, Action, Program, Segment
 
 FPS = 20
@@ -84,315 +92,10 @@ class _Dice:
 
 
 # ---------------------------------------------------------------------------------------------
-# Compiling templates. A compiled template is a tuple of parts:
-#   (0, text, tokens)        literal words
-#   (1, forms)               verb: forms[form] = (text, token), form 0 3sg, 1 past, 2 gerund, 3 base
-#   (2, slot, optional)      phrase slot
-#   (3, which)               pronoun: 0 possessive, 1 reflexive, 2 the subject's anaphor
-
-Parts = tuple[tuple, ...]
-_PRONOUN_SLOTS = {"poss": 0, "refl": 1, "pron": 2}
-_SLOT = re.compile(r"^\{(\w+)(\??)\}$")
-_VERB = re.compile(r"^<(\w+)>$")
-_CORPUS_VERBS = lx.verb_table()
-_HELD_OUT_VERBS = _CORPUS_VERBS | lx.held_out_verb_table()  # "does", "gets" stay available
-
-
-def _analysis(word: str) -> str:
-    surface, _, pos = word.partition(":")
-    found = lx.analyses(surface)
-    if not found:
-        raise ValueError(f"word {surface!r} is not in the caption lexicon")
-    for lemma, tag in found:
-        if not pos or tag == pos:
-            return f"{lemma}/{tag}"
-    raise ValueError(f"lexicon has no {pos} analysis of {surface!r}: {found}")
-
-
-@functools.lru_cache(maxsize=16384)
-def _compile(template: str, held_out: bool = False) -> Parts:
-    """Compile one template (without its @conditions). Held-out text has no tokens."""
-    verbs = _HELD_OUT_VERBS if held_out else _CORPUS_VERBS
-    parts: list[tuple] = []
-    texts: list[str] = []
-    toks: list[str] = []
-
-    def flush() -> None:
-        if texts:
-            parts.append((0, " ".join(texts), tuple(toks)))
-            texts.clear()
-            toks.clear()
-
-    for word in template.split():
-        if m := _SLOT.match(word):
-            flush()
-            name = m.group(1)
-            if name in _PRONOUN_SLOTS:
-                parts.append((3, _PRONOUN_SLOTS[name]))
-            else:
-                parts.append((2, name, m.group(2) == "?"))
-        elif m := _VERB.match(word):
-            flush()
-            lemma = m.group(1)
-            if lemma not in verbs:
-                raise ValueError(f"verb {lemma!r} has no forms in the verb table")
-            third, past, ger = verbs[lemma]
-            forms = tuple((f, f"{lemma}/VERB") for f in (third, past, ger, lemma))
-            parts.append((1, forms))
-        elif word in (",", ".", ";"):
-            texts.append(word)
-        else:
-            texts.append(word.partition(":")[0])
-            if not held_out:
-                toks.append(_analysis(word))
-    flush()
-    return tuple(parts)
-
-
-def _parse_block(
-    block: str, held_out: bool = False, flags: Collection[str] | None = None
-) -> tuple[tuple[tuple[str, ...], Parts], ...]:
-    """Template lines -> ((conditions, parts), ...); `flags` = the allowed @names (CONDITIONS)."""
-    allowed = CONDITIONS if flags is None else flags
-    out = []
-    for line in block.strip().splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        conds: tuple[str, ...] = ()
-        if line.startswith("@"):
-            head, _, line = line.partition(" ")
-            conds = tuple(head[1:].split(","))
-            unknown = set(conds) - set(allowed)
-            if unknown:
-                raise ValueError(f"unknown template flags {sorted(unknown)} in {line!r}")
-        out.append((conds, _compile(line, held_out)))
-    return tuple(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# Conditions on an action's parameters, used by `@cond` template prefixes.
-
-
-def _angle_bucket(angle: float) -> str:
-    for limit, name in ((67.5, "slight"), (112.5, "quarter"), (157.5, "sharp"), (225, "half")):
-        if angle < limit:
-            return name
-    return "threeq" if angle < 315 else "full"
-
-
-CONDITIONS: dict[str, Callable[[Action], bool]] = {
-    "slow": lambda a: a.speed == "slow",
-    "fast": lambda a: a.speed == "fast",
-    "normal": lambda a: a.speed == "normal",
-    "notfast": lambda a: a.speed != "fast",
-    "one": lambda a: a.reps == 1,
-    "many": lambda a: a.reps is not None and a.reps >= 2,
-    "lots": lambda a: a.reps is not None and a.reps >= 3,
-    "lr": lambda a: a.side in ("left", "right"),
-    "both": lambda a: a.side == "both",
-    "near": lambda a: a.distance_m is not None and a.distance_m < 2.0,
-    "far": lambda a: a.distance_m is not None and a.distance_m >= 5.0,
-    "jnear": lambda a: a.distance_m is not None and a.distance_m < 0.8,
-    "jfar": lambda a: a.distance_m is not None and a.distance_m >= 1.5,
-    # a bare "turns left" reads as at most a quarter turn; larger turns must say how far
-    "plain": lambda a: a.angle_deg is not None and a.angle_deg < 112.5,
-    **{
-        b: (lambda a, b=b: a.angle_deg is not None and _angle_bucket(a.angle_deg) == b)
-        for b in ("slight", "quarter", "sharp", "half", "threeq", "full")
-    },
-}
-
-# ---------------------------------------------------------------------------------------------
-# Slot phrases: every option must be true of the parameter value. A slot is (options, omit) where
-# omit is the chance a `{slot?}` is left out (0: it never is).
-
-Slots = dict[str, tuple[tuple[Parts, ...], float]]
-
-
-def _slot(options: Sequence[str], omit: float = 0.0, held_out: bool = False):
-    return tuple(_compile(o, held_out) for o in options), omit
-
-
-def _number(n: int) -> str:
-    return lx.NUMBER_WORDS[n] if 0 < n < len(lx.NUMBER_WORDS) else str(n)
-
-
-@functools.lru_cache(maxsize=256)
-def _reps_slots(n: int) -> Slots:
-    w = _number(n)
-    if n == 1:
-        reps = ["once", "one time", "a single time"]
-    elif n == 2:
-        reps = ["twice", "two times", "2 times", "a couple of times"]
-    else:
-        reps = [f"{w} times", f"{n} times", f"{w} times", "repeatedly"]
-        reps += (
-            ["a few times"] * (n <= 5) + ["several times"] * (n <= 9) + ["many times"] * (n >= 6)
-        )
-    slots = {"reps": _slot(reps, 0.3)}
-    if n >= 2:
-        det = ["two", "2", "a couple of", "a pair of"] if n == 2 else [w, str(n), w]
-        det += ["a few"] * (3 <= n <= 5) + ["several"] * (3 <= n <= 9) + ["many"] * (n >= 6)
-        slots["nreps"] = _slot(det)
-    return slots
-
-
-@functools.lru_cache(maxsize=16)
-def _speed_slots(speed: str) -> Slots:
-    if speed == "slow":
-        post = ["slowly", "slowly", "at a slow pace", "at a leisurely pace", "leisurely"]
-        return {
-            "speed": _slot(post, 0.35),
-            "speedpre": _slot(["slowly"]),
-            "speedadj": _slot(["slow", "leisurely:ADJ"]),
-        }
-    if speed == "fast":
-        post = ["quickly", "quickly", "fast", "briskly", "rapidly", "at a fast:ADJ pace"]
-        post += ["at a quick pace", "in a hurry", "hurriedly"]
-        return {
-            "speed": _slot(post, 0.35),
-            "speedpre": _slot(["quickly", "rapidly", "briskly", "hurriedly"]),
-            "speedadj": _slot(["quick", "fast:ADJ", "brisk", "rapid", "hurried"]),
-        }
-    post = ["at a normal pace", "at a steady pace", "at a moderate pace", "at an average pace"]
-    post += ["at a regular pace", "steadily"]
-    return {
-        "speed": _slot(post, 0.8),
-        "speedpre": _slot(["steadily"]),
-        "speedadj": _slot(["steady", "moderate", "regular"]),
-    }
-
-
-def _meters(d: float) -> list[str]:
-    """Numeric distance phrases, approximately right."""
-    if d < 0.35:
-        return []
-    if d < 0.75:
-        return ["about half a meter"] if d < 0.65 else []
-    if abs(d - int(d) - 0.5) <= 0.1:
-        w, half = _number(int(d)), f"{int(d)}.5"
-        return [f"about {w} and a half meters", f"about {half} meters", f"about {half} metres"]
-    n = int(d + 0.5)
-    if n == 1:
-        out = ["about a meter", "about one meter", "about 1 meter", "around a meter"]
-        return out + ["one meter"] * (abs(d - 1) <= 0.05)
-    w = _number(n)
-    out = [f"about {w} meters", f"about {n} meters", f"about {w} metres", f"around {n} meters"]
-    return out + [f"{w} meters", f"{n} meters"] * (abs(d - n) <= 0.05)
-
-
-_STEP_LENGTH = {"walk": 0.7, "walk_backward": 0.5, "side_step": 0.45}
-
-
-def _distance_slots(kind: str, d: float) -> Slots:
-    if kind == "jump_forward":
-        dist = ["a short distance", "a little:ADJ"] * (d < 0.8) + _meters(d)
-        return {"dist": _slot(dist or ["a little:ADJ"], 0.5)}
-    dist = ["a short distance", "a little:ADJ way"] * (d < 2.0) + ["a little:ADJ"] * (d < 1.0)
-    dist += ["a few meters"] * (2.5 <= d <= 6) + ["several meters"] * (3 <= d <= 9)
-    dist += ["a long way", "a long distance"] * (d >= 5) + _meters(d)
-    slots = {"dist": _slot(dist, 0.5)}
-    if kind in _STEP_LENGTH:
-        s = d / _STEP_LENGTH[kind]
-        steps = ["a step", "a single step", "one step"] * (s < 1.6)
-        steps += ["a couple of steps", "a step or two"] * (1.0 <= s < 2.6)
-        steps += ["a few steps"] * (2.4 <= s < 6) + ["several steps"] * (3 <= s < 10)
-        steps += ["many steps"] * (s >= 6)
-        slots["steps"] = _slot(steps)
-    return slots
-
-
-@functools.lru_cache(maxsize=8)
-def _side_slots(side: str) -> Slots:
-    if side == "both":
-        return {
-            "leg": _slot(["both legs", "both feet"], 0.3),
-            "fist": _slot(["both hands", "both fists", "both arms"], 0.3),
-            "hand": _slot(["both hands", "both arms", "{poss} hands"], 0.3),
-            "arm": _slot(["both arms", "both hands", "{poss} arms", "{poss} hands"], 0.3),
-            # a turn "both ways" has no direction to name
-            "dir": _slot([""]),
-            "sdir": _slot([""]),
-            "cdir": _slot([""]),
-        }
-    s = side
-
-    def limb(*nouns: str) -> tuple[tuple[Parts, ...], float]:
-        return _slot([f"{d} {s}:ADJ {n}" for n in nouns for d in ("the", "{poss}")], 0.3)
-
-    return {
-        "side": _slot([f"{s}:ADJ"]),
-        "sidenoun": _slot([f"{s}:NOUN"]),  # "to the left"
-        "legword": _slot(["leg", "foot"]),
-        "leg": limb("leg", "foot"),
-        "fist": limb("hand", "fist", "arm"),
-        "hand": limb("hand", "arm"),
-        "arm": limb("arm", "hand"),
-        "dir": _slot([f"{s}:ADV", f"to the {s}:NOUN", f"to {{poss}} {s}:NOUN"], 0.25),
-        "sdir": _slot([f"{s}:ADV", f"to the {s}:NOUN", f"to {{poss}} {s}:NOUN"]),
-        "cdir": _slot([f"to the {s}:NOUN", f"turning {s}:ADV", f"curving to the {s}:NOUN"], 0.4),
-    }
-
-
-_CANONICAL_ANGLES = {45: "forty five", 90: "ninety", 135: "", 180: "", 270: "", 360: ""}
-
-
-@functools.lru_cache(maxsize=1024)
-def _angle_slots(angle: float) -> Slots:
-    bucket = _angle_bucket(angle)
-    near = [c for c in _CANONICAL_ANGLES if abs(angle - c) <= 3]
-    if near:
-        c = near[0]
-        numeric = [f"{c} degrees"] + [f"{_CANONICAL_ANGLES[c]} degrees"] * bool(
-            _CANONICAL_ANGLES[c]
-        )
-        adjective = [f"{c} degree"]
-    else:
-        numeric, adjective = [f"about {5 * round(angle / 5)} degrees"], []
-    adverb = {
-        "slight": ["slightly", "a little:ADJ", "a bit"],
-        "quarter": [],
-        "sharp": ["sharply", "more than 90 degrees"],
-        "half": ["around", "halfway around"],
-        "threeq": ["three quarters of the way around"],
-        "full": ["all the way around", "a full circle"],
-    }[bucket]
-    noun = {
-        "slight": ["slight", "small"],
-        "quarter": ["quarter"],
-        "sharp": ["sharp"],
-        "half": ["half:ADJ"],
-        "threeq": ["three quarter"],
-        "full": ["full", "complete"],
-    }[bucket]
-    return {
-        "angle": _slot(adverb + numeric, 0.4 if bucket in ("slight", "quarter") else 0.0),
-        "anglenp": _slot(noun + adjective),
-        "degrees": _slot(numeric),
-    }
-
-
-def _slots(action: Action) -> Slots:
-    slots: Slots = {}
-    if action.speed is not None:
-        slots |= _speed_slots(action.speed)
-    if action.reps is not None:
-        slots |= _reps_slots(action.reps)
-    if action.distance_m is not None:
-        slots |= _distance_slots(action.kind, action.distance_m)
-    if action.side is not None:
-        slots |= _side_slots(action.side)
-    if action.angle_deg is not None:
-        slots |= _angle_slots(action.angle_deg)
-    return slots
-
-
-# ---------------------------------------------------------------------------------------------
 # Per-action plans: the templates whose conditions hold, and the slot phrases.
 
-_VP = {k: _parse_block(lx.VERB_PHRASES[k]) for k in ACTION_TYPES}
-_NP = {k: _parse_block(lx.NOUN_PHRASES[k]) for k in ACTION_TYPES}
+_VP = {k: parse_block(VERB_PHRASES[k]) for k in ACTION_TYPES}
+_NP = {k: parse_block(NOUN_PHRASES[k]) for k in ACTION_TYPES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,7 +123,7 @@ def _applicable(templates, action: Action, slots: Slots) -> tuple[Parts, ...]:
 
 @functools.lru_cache(maxsize=8192)
 def _plan(action: Action) -> _Plan:
-    slots = _slots(action)
+    slots = corpus_slots(action)
     vps = _applicable(_VP[action.kind], action, slots)
     if not vps:
         raise ValueError(f"no caption template fits {action}")
@@ -431,9 +134,9 @@ def _plan(action: Action) -> _Plan:
 # Rendering and composition.
 
 _FINITE, _PAST, _GERUND, _BASE = 0, 1, 2, 3
-_SUBJECTS = tuple((_compile(t), g, _compile(a)) for t, g, a in lx.SUBJECTS)
-_POSS = tuple(_compile(w) for w in lx.POSSESSIVE)
-_REFL = tuple(_compile(w) for w in lx.REFLEXIVE)
+_SUBJECTS = tuple((compile_template(t), g, compile_template(a)) for t, g, a in lx.SUBJECTS)
+_POSS = tuple(compile_template(w) for w in lx.POSSESSIVE)
+_REFL = tuple(compile_template(w) for w in lx.REFLEXIVE)
 
 
 _CONNECTOR_FLAGS = ("last", "ger", "base", "np", "pron")
@@ -442,7 +145,7 @@ _CONNECTOR_FLAGS = ("last", "ger", "base", "np", "pron")
 def _parse_connectors(block: str, held_out: bool = False):
     """-> (connectors usable before a middle clause, before the last one); each (next, parts)."""
     inner, last = [], []
-    for conds, parts in _parse_block(block, held_out, _CONNECTOR_FLAGS):
+    for conds, parts in parse_block(block, held_out, _CONNECTOR_FLAGS):
         nxt = next((c for c in conds if c != "last"), "")
         (last if "last" in conds else inner).append((nxt, parts))
     return tuple(inner), tuple(inner + last)
@@ -451,14 +154,14 @@ def _parse_connectors(block: str, held_out: bool = False):
 _CONN_FINITE = _parse_connectors(lx.CONNECTORS_FINITE)
 _CONN_BARE = _parse_connectors(lx.CONNECTORS_BARE)
 _CONN_NOUN = _parse_connectors(lx.CONNECTORS_NOUN)
-_DOES = (_compile("<do>"), _compile("<perform>"))
-_AUX = {_FINITE: _compile("is"), _PAST: _compile("was")}
-_FIRST = _compile("first")
-_FIRST_COMMA = _compile("first ,")
-_STARTS_BY = (_compile("<start> by"), _compile("<begin> by"))
-_AFTER = _compile("after")
-_BEFORE = _compile("before")
-_COMMA = _compile(",")
+_DOES = (compile_template("<do>"), compile_template("<perform>"))
+_AUX = {_FINITE: compile_template("is"), _PAST: compile_template("was")}
+_FIRST = compile_template("first")
+_FIRST_COMMA = compile_template("first ,")
+_STARTS_BY = (compile_template("<start> by"), compile_template("<begin> by"))
+_AFTER = compile_template("after")
+_BEFORE = compile_template("before")
+_COMMA = compile_template(",")
 
 
 class _Writer:
@@ -727,107 +430,15 @@ def corpus_vocabulary() -> frozenset[str]:
 # Held-out paraphrases: same programs, words no corpus caption uses (tests check the overlap).
 
 
-@functools.lru_cache(maxsize=256)
-def _held_out_reps(n: int) -> Slots:
-    w = _number(n)
-    if n == 1:
-        reps = ["just once", "a single time"]
-    elif n == 2:
-        reps = ["on two occasions", "2x", "two times over"]
-    else:
-        reps = [f"{w} times over", f"{n}x"] + ["thrice"] * (n == 3) + ["over and over"]
-    det = ["a pair of", "two"] if n == 2 else [w] + ["a handful of"] * (3 <= n <= 6)
-    return {"reps": _slot(reps, 0.3, True), "nreps": _slot(det, 0.0, True)}
-
-
-def _held_out_distance(kind: str, d: float) -> Slots:
-    n = int(d + 0.5)
-    if abs(d - int(d) - 0.5) <= 0.1:
-        numeric = [f"roughly {_number(int(d))} and a half meters"]
-    elif n >= 1:
-        numeric = [f"roughly {_number(n)} meters" if n > 1 else "roughly a meter"]
-    else:
-        numeric = ["roughly half a meter"]
-    if kind == "jump_forward":
-        dist = numeric + ["a tiny bit"] * (d < 0.8) + ["quite a ways"] * (d >= 1.5)
-    else:
-        dist = numeric + ["a little ways"] * (d < 2) + ["a handful of paces"] * (2.5 <= d <= 6)
-        dist += ["a good ways"] * (d >= 5)
-    return {"dist": _slot(dist, 0.5, True)}
-
-
-@functools.lru_cache(maxsize=8)
-def _held_out_side(side: str) -> Slots:
-    if side == "both":
-        empty = _slot([""])
-        return {
-            "leg": _slot(["both feet"], 0.3, True),
-            "fist": _slot(["both fists"], 0.3, True),
-            "hand": _slot(["both hands"], 0.3, True),
-            "arm": _slot(["both arms"], 0.3, True),
-            "dir": empty,
-            "cdir": empty,
-        }
-    s = side
-    return {
-        "side": _slot([s], 0.0, True),
-        "leg": _slot([f"the {s} leg", f"the {s} foot", f"{{poss}} {s} limb"], 0.3, True),
-        "fist": _slot([f"the {s} hand", f"the {s} fist"], 0.3, True),
-        "hand": _slot([f"the {s} hand", f"{{poss}} {s} palm"], 0.3, True),
-        "arm": _slot([f"the {s} arm", f"{{poss}} {s} limb"], 0.3, True),
-        "dir": _slot([f"toward the {s}", f"to the {s}"], 0.25, True),
-        "cdir": _slot([f"veering {s}", f"bearing {s}"], 0.4, True),
-    }
-
-
-@functools.lru_cache(maxsize=1024)
-def _held_out_angle(angle: float) -> Slots:
-    bucket = _angle_bucket(angle)
-    words = {
-        "slight": ["a touch", "a smidge", "marginally"],
-        "quarter": ["a quarter rotation"],
-        "sharp": ["steeply"],
-        "half": ["half a revolution", "a half rotation"],
-        "threeq": ["three quarters of a revolution"],
-        "full": ["a full revolution", "one whole revolution"],
-    }[bucket]
-    numeric = [f"roughly {5 * round(angle / 5)} degrees"]
-    omit = 0.4 if bucket in ("slight", "quarter") else 0.0
-    return {"angle": _slot(words + numeric, omit, True)}
-
-
-_HELD_OUT_SPEED = {
-    "slow": ["unhurriedly", "sluggishly", "at a crawl", "lazily"],
-    "fast": ["swiftly", "speedily", "hastily", "at full tilt"],
-    "normal": ["at an ordinary tempo", "at a comfortable clip"],
-}
-
-
-def _held_out_slots(action: Action) -> Slots:
-    slots: Slots = {}
-    if action.speed is not None:
-        omit = 0.7 if action.speed == "normal" else 0.4
-        slots["speed"] = _slot(_HELD_OUT_SPEED[action.speed], omit, True)
-    if action.reps is not None:
-        slots |= _held_out_reps(action.reps)
-    if action.distance_m is not None:
-        slots |= _held_out_distance(action.kind, action.distance_m)
-    if action.side is not None:
-        slots |= _held_out_side(action.side)
-    if action.angle_deg is not None:
-        slots |= _held_out_angle(action.angle_deg)
-    return slots
-
-
-_PARAPHRASES = {k: _parse_block(lx.PARAPHRASES[k], held_out=True) for k in ACTION_TYPES}
-_HELD_OUT_CONNECTORS = _parse_connectors(lx.HELD_OUT_CONNECTORS, held_out=True)
-_HELD_OUT_SUBJECTS = tuple((_compile(t, True), g) for t, g in lx.HELD_OUT_SUBJECTS)
-_PRIOR_TO = _compile("prior to", True)
+_PARAPHRASES = {k: parse_block(PARAPHRASES[k], held_out=True) for k in ACTION_TYPES}
+_HELD_OUT_CONNECTORS = _parse_connectors(HELD_OUT_CONNECTORS, held_out=True)
+_HELD_OUT_SUBJECTS = tuple((compile_template(t, True), g) for t, g in HELD_OUT_SUBJECTS)
+_PRIOR_TO = compile_template("prior to", True)
 
 
 @functools.lru_cache(maxsize=4096)
 def _held_out_plan(action: Action) -> _Plan:
-    slots = _held_out_slots(action)
+    slots = held_out_slots(action)
     vps = _applicable(_PARAPHRASES[action.kind], action, slots)
     if not vps:
         raise ValueError(f"no paraphrase template fits {action}")

@@ -144,6 +144,30 @@ def hang(lean: np.ndarray) -> np.ndarray:
     return np.stack([np.zeros_like(lean), -np.cos(lean), np.sin(lean)], -1)
 
 
+def body_offset(stance: Stance, off: np.ndarray) -> np.ndarray:
+    """World position of a body-frame offset (..., 3) from the pelvis's ground point."""
+    world = yaw_rotate(stance.yaw, off)
+    return world + np.array([stance.xz[0], 0.0, stance.xz[1]])
+
+
+def set_arm(track: PoseTrack, left: bool, upper: np.ndarray, fore: np.ndarray) -> None:
+    """Set one arm's (upper, fore) directions, given for the left arm; the right one mirrors x."""
+    if left:
+        track.upper_l[:], track.fore_l[:] = upper, fore
+    else:
+        track.upper_r[:], track.fore_r[:] = mirror_x(upper), mirror_x(fore)
+
+
+def arms_for(side: str) -> tuple[bool, ...]:
+    """The arms (True = left) an action with this side uses."""
+    return {"left": (True,), "right": (False,), "both": (True, False)}[side]
+
+
+def shift_pelvis(track: PoseTrack, stance: Stance, off_body: np.ndarray) -> None:
+    """Add a body-frame offset (n, 3) to the pelvis."""
+    track.pelvis += yaw_rotate(stance.yaw, off_body)
+
+
 def action_frames(action: Action, tempo: float) -> int:
     """Frames an action lasts at 20 fps, from its parameters and the clip's tempo (>1 = faster)."""
     k = action.kind
