@@ -1,7 +1,7 @@
 """Several generate requests in one sampling call.
 
     batch = take_batch(first, pending)        # queued requests that can share first's call
-    features = sample_batch(batch)            # per request, its candidates' (T, 263) features
+    features = sample_batch(batch, gen)       # per request, its candidates' (T, 263) features
 
 Requests share a call when they use the same weights, sampler, steps, guidance and length (so every
 row has the same shape and no padding enters the batch), up to the generator's row limit. Each
@@ -38,13 +38,14 @@ class GenerateJob:
     options: SamplingOptions
     seed: int
     received: float  # time.perf_counter() when the request arrived
-    generator: MotionGenerator  # the weights it was validated against (active or an adapter)
-    checkpoint: str | None  # their registered name (None: the model's base weights)
+    generator: MotionGenerator | None  # the active weights when it arrived (None: an adapter,
+    # loaded by the worker, off the socket thread)
+    checkpoint: str | None  # the weights' registered name (None: the model's base weights)
     weights_sha256: str | None  # content hash of those weights' file
 
 
 def _key(job: GenerateJob) -> tuple:
-    return (id(job.generator), job.options, job.body["length"])
+    return (job.model.name, job.checkpoint, job.options, job.body["length"])
 
 
 def take_batch(first: GenerateJob, pending: deque[GenerateJob]) -> list[GenerateJob]:
@@ -64,13 +65,13 @@ def take_batch(first: GenerateJob, pending: deque[GenerateJob]) -> list[Generate
 
 
 def sample_batch(
-    batch: Sequence[GenerateJob], fast: FastSampler | None = None
+    batch: Sequence[GenerateJob], gen: MotionGenerator, fast: FastSampler | None = None
 ) -> list[list[np.ndarray]]:
     """Sample every candidate of `batch` in one call (MotionGenerator.generate's steps, with each
     request's own seed); returns, per request, its candidates' raw (length, 263) features.
-    `fast`: the CUDA fast path for these weights (None: the eager loop)."""
+    `gen`: the batch's weights; `fast`: their CUDA fast path (None: the eager loop)."""
     first = batch[0]
-    gen, opts = first.generator, first.options
+    opts = first.options
     prompts: list[str] = []
     streams: list[torch.Generator] = []
     for job in batch:

@@ -217,7 +217,7 @@ class Handlers:
                     f"adapters: {', '.join(model.adapters) or 'none yet'}",
                     field="body.adapter",
                 )
-            generator, checkpoint = self.registry.weights(self.book, adapter, model.name), adapter
+            generator, checkpoint = None, adapter  # the worker loads it (once; then cached)
         opts = model.options(b.get("steps"), b.get("guidance"), b.get("sampler"))
         seed = b.get("seed")
         seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed

@@ -96,6 +96,7 @@ class Server:
             config.queue_limit,
             fast_path=config.fast_path,
             log=self.log.write,
+            registry=registry,
         )
         self.runner = JobRunner(
             self.store.path,

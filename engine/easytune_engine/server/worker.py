@@ -33,6 +33,8 @@ from easytune_protocol.catalogue import FPS
 from ..models.fastpath import FastSampler
 from ..models.pipeline import MotionGenerator
 from .batching import GenerateJob, sample_batch, take_batch
+from .checkpoints import CheckpointBook
+from .models import ModelRegistry
 from .motion import clip_arrays
 from .store import ClipRecord, Store
 
@@ -62,12 +64,15 @@ class GenerationWorker:
         limit: int,
         fast_path: bool = True,
         log: Callable[..., None] | None = None,
+        registry: ModelRegistry | None = None,
     ) -> None:
         self.store_path = store_path
         self.engine_session = engine_session
         self.context = context
         self.wake_endpoint = wake_endpoint
         self.limit = limit
+        self.registry = registry  # resolves adapters
+        self.data_dir = Path(store_path).parent
         self.fast_path = fast_path  # on CUDA: bf16 + CUDA graphs (models/fastpath.py)
         self.log = log or (lambda *a, **k: None)
         self._fast: OrderedDict[int, tuple[MotionGenerator, FastSampler]] = OrderedDict()
@@ -152,7 +157,12 @@ class GenerationWorker:
     def _run_batch(self, store: Store, batch: Sequence[GenerateJob]) -> None:
         t0 = time.perf_counter()
         try:
-            features = sample_batch(batch, self._fast_for(batch[0].generator))
+            gen = self._weights(store, batch[0])
+            features = sample_batch(batch, gen, self._fast_for(gen))
+        except ProtocolError as err:  # e.g. an adapter whose file was damaged
+            for job in batch:
+                self._put(job, self._error(job, err), "error", err, len(batch))
+            return
         except Exception as exc:  # an engine bug must not kill the worker
             err = ProtocolError(ErrorCode.INTERNAL, f"generate failed: {type(exc).__name__}: {exc}")
             for job in batch:
@@ -170,6 +180,15 @@ class GenerationWorker:
                     ErrorCode.INTERNAL, f"generate failed: {type(exc).__name__}: {exc}"
                 )
                 self._put(job, self._error(job, err), "error", err, len(batch))
+
+    def _weights(self, store: Store, job: GenerateJob) -> MotionGenerator:
+        """The request's weights: those active when it arrived, or its adapter (loaded here)."""
+        if job.generator is not None:
+            return job.generator
+        if self.registry is None:
+            raise ProtocolError(ErrorCode.INTERNAL, "this worker has no model registry")
+        book = CheckpointBook(store, self.data_dir)
+        return self.registry.weights(book, job.checkpoint, job.model.name)
 
     def _fast_for(self, gen: MotionGenerator) -> FastSampler | None:
         """The fast path for these weights (CUDA only, unless disabled); a few are kept."""
