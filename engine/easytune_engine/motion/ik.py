@@ -42,6 +42,8 @@ Usage:
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,14 +259,33 @@ def inverse_kinematics(joints: np.ndarray) -> Pose:
     No rest skeleton is needed: rotations depend only on bone directions, and every rest skeleton
     shares `skeleton.REST_DIRECTIONS`. Bone lengths matter only to `forward_kinematics`.
     """
-    joints = _check_joints(joints)
+    return inverse_kinematics_many([joints])[0]
+
+
+def inverse_kinematics_many(clips: Sequence[np.ndarray]) -> list[Pose]:
+    """`inverse_kinematics` of several clips in one pass (each (T_i, 22, 3)).
+
+    Frames are independent except where time matters (filling unmeasurable twists, the sign
+    continuity of quaternions), which is done per clip; solving the clips' frames together costs
+    about what one clip costs, since the work per bone is a few small array operations.
+    """
+    if len(clips) == 0:
+        return []
+    checked = [_check_joints(j) for j in clips]
+    bounds = np.cumsum([0] + [len(j) for j in checked])  # clip i: frames bounds[i]:bounds[i+1]
+    joints = np.concatenate(checked) if len(checked) > 1 else checked[0]
     num_frames = joints.shape[0]
+
+    def where(t: int) -> str:
+        i = int(np.searchsorted(bounds, t, side="right")) - 1
+        return f"frame {t - bounds[i]}" + (f" of clip {i}" if len(checked) > 1 else "")
+
     bones = joints[:, 1:] - joints[:, list(_PARENTS[1:])]  # (T, 21, 3)
     lengths = np.linalg.norm(bones, axis=-1)
     if np.any(lengths < _MIN_BONE):
         t, k = np.argwhere(lengths < _MIN_BONE)[0]
         raise ValueError(
-            f"bone {_NAMES[_PARENTS[k + 1]]}->{_NAMES[k + 1]} has (near) zero length at frame {t}"
+            f"bone {_NAMES[_PARENTS[k + 1]]}->{_NAMES[k + 1]} has (near) zero length at {where(t)}"
         )
     direction = bones / lengths[..., None]  # (T, 21, 3)
 
@@ -277,7 +298,7 @@ def inverse_kinematics(joints: np.ndarray) -> Pose:
     y = y - _dot(y, x)[:, None] * x
     if np.any(np.linalg.norm(y, axis=-1) < _MIN_BONE):
         t = int(np.argmin(np.linalg.norm(y, axis=-1)))
-        raise ValueError(f"pelvis frame undefined at frame {t}: spine1 lies on the hip line")
+        raise ValueError(f"pelvis frame undefined at {where(t)}: spine1 lies on the hip line")
     y = _unit(y)
     frames[:, 0] = local[:, 0] = qfrom_matrix(np.stack([x, y, np.cross(x, y)], axis=-1))
 
@@ -298,13 +319,19 @@ def inverse_kinematics(joints: np.ndarray) -> Pose:
             cos = _dot(ref, rest_ref)
             sin = _dot(np.cross(rest_ref, ref), axis)
             limit = _MEASURABLE_PLANE if twist.kind == "plane" else _MEASURABLE_VEC
-            angle = _fill_twist(np.arctan2(sin, cos), np.hypot(cos, sin) >= limit)
+            phi, measurable = np.arctan2(sin, cos), np.hypot(cos, sin) >= limit
+            angle = np.concatenate(
+                [_fill_twist(phi[a:b], measurable[a:b]) for a, b in itertools.pairwise(bounds)]
+            )
         local[:, k] = qmul(swing, qfrom_axis_angle(axis, angle))
         frames[:, k] = qmul(frames[:, _PARENTS[k]], local[:, k])
 
-    # Start with w >= 0, then no sign flips between frames.
-    local = np.where(local[:1, :, :1] < 0, -local, local)
-    return Pose(joints[:, 0].copy(), qcontinuity(local, axis=0))
+    poses = []
+    for a, b in itertools.pairwise(bounds):
+        clip = local[a:b]
+        clip = np.where(clip[:1, :, :1] < 0, -clip, clip)  # start with w >= 0, then no sign flips
+        poses.append(Pose(joints[a:b, 0].copy(), qcontinuity(clip, axis=0)))
+    return poses
 
 
 def global_rotations(local_rotations: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ from ..models.pipeline import MotionGenerator
 from .batching import GenerateJob, sample_batch, take_batch
 from .checkpoints import CheckpointBook
 from .models import ModelRegistry
-from .motion import clip_arrays
+from .motion import clip_arrays_many
 from .store import ClipRecord, Store
 
 FAST_SAMPLERS = 4  # weights (active, adapters) whose captured graphs are kept
@@ -169,17 +169,38 @@ class GenerationWorker:
                 self._put(job, self._error(job, err), "error", err, len(batch))
             return
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        try:  # joints and IK of every candidate of the batch in one pass
+            arrays = iter(clip_arrays_many([f for feats in features for f in feats]))
+        except Exception as exc:
+            err = ProtocolError(ErrorCode.INTERNAL, f"generate failed: {type(exc).__name__}: {exc}")
+            for job in batch:
+                self._put(job, self._error(job, err), "error", err, len(batch))
+            return
+        ready: list[tuple[GenerateJob, dict[str, Any]]] = []
+        records: list[ClipRecord] = []
         for job, feats in zip(batch, features, strict=True):
+            mine = [next(arrays) for _ in feats]
             try:
-                frames = self._reply(store, job, feats, elapsed_ms)
-                self._put(job, frames, "ok", None, len(batch))
+                body, recs = self._reply_body(job, feats, mine, elapsed_ms)
+                ready.append((job, body))
+                records += recs
             except ProtocolError as exc:
                 self._put(job, self._error(job, exc), "error", exc, len(batch))
-            except Exception as exc:
-                err = ProtocolError(
-                    ErrorCode.INTERNAL, f"generate failed: {type(exc).__name__}: {exc}"
-                )
+        try:
+            store.add_clips(records)  # one durable commit for the batch, before any reply leaves
+        except Exception as exc:
+            err = ProtocolError(ErrorCode.INTERNAL, f"storing the clips failed: {exc}")
+            for job, _ in ready:
                 self._put(job, self._error(job, err), "error", err, len(batch))
+            return
+        for job, body in ready:
+            try:
+                frames = encode(reply(job.header, body, engine_session=self.engine_session))
+            except ProtocolError as exc:  # the engine built a bad reply: say so instead
+                err = ProtocolError(ErrorCode.INTERNAL, f"the engine's reply was invalid: {exc}")
+                self._put(job, self._error(job, err), "error", err, len(batch))
+                continue
+            self._put(job, frames, "ok", None, len(batch))
 
     def _weights(self, store: Store, job: GenerateJob) -> MotionGenerator:
         """The request's weights: those active when it arrived, or its adapter (loaded here)."""
@@ -214,19 +235,22 @@ class GenerationWorker:
         msg = error_reply(err, engine_session=self.engine_session, req=job.header, status=status)
         return encode(msg)  # type: ignore[arg-type]
 
-    def _reply(
-        self, store: Store, job: GenerateJob, features: list[np.ndarray], elapsed_ms: float
-    ) -> list[Any]:
+    def _reply_body(
+        self,
+        job: GenerateJob,
+        features: list[np.ndarray],
+        arrays_of: list[dict[str, np.ndarray] | ValueError],
+        elapsed_ms: float,
+    ) -> tuple[dict[str, Any], list[ClipRecord]]:
+        """The reply body of one request and the clip records to store before it leaves."""
         b, opts, model = job.body, job.options, job.model
         clips, records = [], []
-        for k, feats in enumerate(features):
+        for k, (feats, arrays) in enumerate(zip(features, arrays_of, strict=True)):
             clip_id = f"clip-{new_id()}"
-            try:
-                arrays = clip_arrays(feats)
-            except ValueError as exc:
+            if isinstance(arrays, ValueError):
                 raise ProtocolError(
-                    ErrorCode.INTERNAL, f"candidate {k}: no skeleton pose for the motion ({exc})"
-                ) from None
+                    ErrorCode.INTERNAL, f"candidate {k}: no skeleton pose for the motion ({arrays})"
+                )
             clips.append({"clip_id": clip_id, "frames": int(feats.shape[0]), **arrays})
             records.append(
                 ClipRecord(
@@ -234,7 +258,6 @@ class GenerationWorker:
                     job.seed, k, opts.sampler, opts.steps, opts.guidance, self.engine_session,
                 )
             )  # fmt: skip
-        store.add_clips(records)  # durable before the reply leaves
         body = {
             "clips": clips,
             "fps": FPS,
@@ -249,4 +272,4 @@ class GenerationWorker:
             body["checkpoint"] = job.checkpoint
         if b.get("adapter") is not None:
             body["adapter"] = b["adapter"]
-        return encode(reply(job.header, body, engine_session=self.engine_session))
+        return body, records
