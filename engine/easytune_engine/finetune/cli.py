@@ -114,6 +114,8 @@ def run_bench(args: argparse.Namespace) -> int:
         c, ensure_corpus(), load_evaluator(default_evaluator()), load_reward_model(), log
     )
     print(table(report), file=sys.stderr if args.json else sys.stdout)
+    if report["equal_wall_clock"]:
+        print(table(report, "equal_wall_clock"), file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(report))
     return 0
