@@ -94,6 +94,9 @@ def main() -> None:
     ap.add_argument("--model", default="mld")
     ap.add_argument("--trajectories", type=int)
     ap.add_argument("--wall-clock", type=float, default=0.0, help="seconds per method (0 = skip)")
+    ap.add_argument(
+        "--wall-clock-only", action="store_true", help="skip the equal-trajectories view"
+    )
     ap.add_argument("--methods", nargs="*", help="a subset of the methods (default: all)")
     ap.add_argument("--eval-samples", type=int, help="test prompts judged per model")
     ap.add_argument("--eval-repeats", type=int, help="repetitions for the CIs")
@@ -118,6 +121,8 @@ def main() -> None:
         c = replace(c, trajectories=args.trajectories)
     if args.methods:
         c = replace(c, methods=tuple(args.methods))
+    if args.wall_clock_only:
+        c = replace(c, equal_trajectories=False)
     if args.eval_samples:
         c = replace(c, eval_samples=args.eval_samples)
     if args.eval_repeats:

@@ -62,6 +62,7 @@ class CompareConfig:
     eval_samples: int = 256
     eval_repeats: int = 5
     wall_clock_s: float = 0.0  # > 0: also the equal-wall-clock view with this budget per method
+    equal_trajectories: bool = True  # False: only the base and the equal-wall-clock view
     memory_steps: tuple[int, ...] = (5, 10, 20, 30, 50)
     memory_batch: int = 4
     reward_target: float = 0.0  # 0: the base model's mean reward + `target_gain`
@@ -191,13 +192,15 @@ def train_method(
 ) -> tuple[MethodRow, MotionGenerator]:
     """Fine-tune `gen` (default: a fresh copy of `c.model`) with the row's method and measure it.
 
-    budget_s > 0: train until that many seconds have passed instead of `c.trajectories`.
+    budget_s > 0: train until that many seconds have passed instead of `c.trajectories`. The
+    learning-rate schedule spans `c.trajectories` either way (past them it stays at its floor),
+    so a time budget does not leave the rate at its peak for the whole run.
     """
     gen = gen if gen is not None else _fresh(c.model)
     method, rank = method_spec(name)
     cfg = FinetuneConfig(
         method=method,
-        trajectories=c.trajectories if budget_s <= 0 else 10**6,
+        trajectories=c.trajectories,
         batch_size=c.batch_size,
         lr=c.lr,
         lora_rank=rank,
@@ -297,7 +300,7 @@ def compare(
     rows["base"] = asdict(base)
     progress(f"base judged; reward target {target:.4f}")
     done_row()
-    for name in c.methods:
+    for name in c.methods if c.equal_trajectories else ():
         row, gen = train_method(name, c, reward, pool, target)
         row.eval = _judge(gen, corpus, evaluator, c)
         rows[name] = asdict(row)
