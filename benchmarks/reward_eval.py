@@ -24,6 +24,7 @@ import json
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -40,8 +41,8 @@ from easytune_engine.reward.train import TrainConfig, pair_order_counts, resolve
 TS = (0, 250, 500, 750)
 
 
-def simulate_rankings(root: Path, split: str, db: Path, n_rankings: int, seed: int) -> int:
-    """Write amplitude-preference rankings of `split` clips into `db`; returns rankings written."""
+def action_groups(root: Path, split: str) -> dict[str, list[tuple[str, float]]]:
+    """Single-segment clips of `split` grouped by action (kind + parameters): (id, amplitude)."""
     groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for cid in (root / f"{split}.txt").read_text().split():
         program = json.loads((root / "programs" / f"{cid}.json").read_text())
@@ -51,7 +52,23 @@ def simulate_rankings(root: Path, split: str, db: Path, n_rankings: int, seed: i
         amp = float(seg.pop("amplitude", 1.0))
         seg.pop("start"), seg.pop("end")
         groups[json.dumps(seg, sort_keys=True)].append((cid, amp))
-    keys = sorted(k for k, v in groups.items() if len(v) >= 4)
+    return groups
+
+
+def simulate_rankings(
+    root: Path,
+    split: str,
+    db: Path,
+    n_rankings: int,
+    seed: int,
+    keep: Callable[[str], bool] = lambda group: True,
+) -> int:
+    """Write amplitude-preference rankings of `split` clips into `db`; returns rankings written.
+
+    keep(group key) selects the action groups the artist ranks (default: all of them).
+    """
+    groups = action_groups(root, split)
+    keys = sorted(k for k, v in groups.items() if len(v) >= 4 and keep(k))
     rng = np.random.default_rng(seed)
     added: set[str] = set()
     written = 0

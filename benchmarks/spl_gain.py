@@ -38,7 +38,6 @@ import argparse
 import json
 import sys
 import time
-from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
@@ -53,13 +52,13 @@ from easytune_engine.reward.evaluate import (
     ranks_in_groups,
 )
 from easytune_engine.reward.model import RewardModel, load_reward_model
-from easytune_engine.reward.rankings import add_clip, read_preference_pairs, write_ranking
+from easytune_engine.reward.rankings import read_preference_pairs
 from easytune_engine.reward.spl import SPL_WEIGHT
 from easytune_engine.reward.train import TrainConfig, pair_order_counts, resolve_data, train_reward
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine
-from reward_eval import simulate_rankings
+from reward_eval import action_groups, simulate_rankings
 
 GROUPS_SEED = 1234  # the groups of `easytune-engine reward eval` and benchmarks/reward_eval.py
 HELDOUT_KIND_EVERY = 4  # every 4th action kind (sorted) is held out of the training rankings
@@ -209,23 +208,9 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float]:
 # Simulated artist rankings split by action kind
 
 
-def kind_groups(root: Path, split: str) -> dict[str, list[tuple[str, float]]]:
-    """Single-segment clips of `split` grouped by action (kind + parameters): (id, amplitude)."""
-    groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for cid in (root / f"{split}.txt").read_text().split():
-        program = json.loads((root / "programs" / f"{cid}.json").read_text())
-        if len(program["segments"]) != 1:
-            continue
-        seg = dict(program["segments"][0])
-        amp = float(seg.pop("amplitude", 1.0))
-        seg.pop("start"), seg.pop("end")
-        groups[json.dumps(seg, sort_keys=True)].append((cid, amp))
-    return groups
-
-
 def heldout_kinds(root: Path) -> list[str]:
     """Action kinds whose rankings are never trained on (every HELDOUT_KIND_EVERY-th, sorted)."""
-    kinds = sorted({json.loads(k)["kind"] for k in kind_groups(root, "train")})
+    kinds = sorted({json.loads(k)["kind"] for k in action_groups(root, "train")})
     return kinds[HELDOUT_KIND_EVERY - 1 :: HELDOUT_KIND_EVERY]
 
 
@@ -233,34 +218,9 @@ def simulate_kind_rankings(
     root: Path, split: str, db: Path, n_rankings: int, seed: int, kinds: set[str], keep: bool
 ) -> int:
     """reward_eval.simulate_rankings on the groups whose kind is (keep) / is not in `kinds`."""
-    groups = kind_groups(root, split)
-    keys = sorted(
-        k for k, v in groups.items() if len(v) >= 4 and ((json.loads(k)["kind"] in kinds) == keep)
+    return simulate_rankings(
+        root, split, db, n_rankings, seed, keep=lambda g: (json.loads(g)["kind"] in kinds) == keep
     )
-    rng = np.random.default_rng(seed)
-    added: set[str] = set()
-    written = 0
-    for r in range(n_rankings):
-        members = groups[keys[r % len(keys)]]
-        pick = [members[i] for i in rng.choice(len(members), size=4, replace=False)]
-        if len({amp for _, amp in pick}) < 4:  # the artist cannot tell equal movements apart
-            continue
-        pick.sort(key=lambda m: -m[1])  # larger movement first
-        lines = (root / "texts" / f"{pick[0][0]}.txt").read_text().splitlines()
-        whole = [ln.split("#")[0] for ln in lines if ln.endswith("#0.0#0.0")]
-        prompt = whole[int(rng.integers(len(whole)))]
-        ids = []
-        for cid, _ in pick:
-            clip_key = f"{cid}:{prompt}"
-            if clip_key not in added:
-                add_clip(
-                    db, clip_key, prompt, np.load(root / "new_joint_vecs" / f"{cid}.npy")[:196]
-                )
-                added.add(clip_key)
-            ids.append(clip_key)
-        write_ranking(db, prompt, ids[:3], rejected=ids[3:])
-        written += 1
-    return written
 
 
 def fresh(db: Path) -> Path:

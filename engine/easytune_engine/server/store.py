@@ -114,8 +114,7 @@ class Store:
     def add_clips(self, clips: Sequence[ClipRecord]) -> None:
         """Store a generation's clips in one durable transaction."""
         now = time.time()
-        self._begin()
-        try:
+        with self.transaction():
             for c in clips:
                 x = np.ascontiguousarray(c.features, dtype="<f4")
                 self.conn.execute(
@@ -130,10 +129,6 @@ class Store:
                         c.sampler, c.steps, c.guidance, c.engine_session,
                     ),
                 )  # fmt: skip
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     def clip_features(self, clip_ids: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
         """clip id -> (prompt, (T, 263) float32 features) for the ids that exist."""
@@ -183,33 +178,21 @@ class Store:
         self, session: str, key: str, type_: str, digest: str, reply: StoredReply
     ) -> None:
         """Store a reply on its own (for requests whose work is not in this database)."""
-        self._begin()
-        try:
+        with self.transaction():
             self._save_reply(session, key, type_, digest, reply)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     def idempotent(
         self, session: str, key: str, type_: str, digest: str, work: Callable[[], StoredReply]
     ) -> tuple[StoredReply, bool]:
         """Run `work` (SQL on this connection) and store its reply in one durable transaction;
         a key seen before returns (the stored reply, True) without running it again."""
-        self._begin()
-        try:
+        with self.transaction():
             stored = self.stored_reply(session, key, type_, digest)
             if stored is not None:
-                self.conn.execute("ROLLBACK")
                 return stored, True
             out = work()
             self._save_reply(session, key, type_, digest, out)
-            self.conn.execute("COMMIT")
             return out, False
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -228,14 +211,8 @@ class Store:
 
     def write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement in its own durable transaction; returns the rows it changed."""
-        self._begin()
-        try:
-            n = self.conn.execute(sql, params).rowcount
-            self.conn.execute("COMMIT")
-            return n
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+        with self.transaction():
+            return self.conn.execute(sql, params).rowcount
 
     # -- rankings ----------------------------------------------------------------------------
 
@@ -253,12 +230,8 @@ class Store:
         Every clip must be stored and generated for `prompt` (not_found / invalid_field).
         A key already used (with the same body) returns the stored reply without a new row.
         """
-        self._begin()
-        try:
-            stored = self.stored_reply(session, key, "submit_ranking", digest)
-            if stored is not None:
-                self.conn.execute("ROLLBACK")
-                return stored
+
+        def store() -> StoredReply:
             self._check_clips(prompt, ranked, rejected)
             cur = self.conn.execute(
                 "INSERT INTO rankings(prompt, ranked, rejected, created) VALUES (?, ?, ?, ?)",
@@ -270,14 +243,9 @@ class Store:
                 "pairs": len(rankings.ranking_pairs(ranked, rejected)),
                 "total_rankings": int(total),
             }
-            reply = StoredReply("ok", body)
-            self._save_reply(session, key, "submit_ranking", digest, reply)
-            self.conn.execute("COMMIT")
-            return reply
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
+            return StoredReply("ok", body)
+
+        return self.idempotent(session, key, "submit_ranking", digest, store)[0]
 
     def _check_clips(self, prompt: str, ranked: Sequence[str], rejected: Sequence[str]) -> None:
         clip_ids = [*ranked, *rejected]

@@ -77,7 +77,7 @@ class JobWork:
 
         p = job.params
         served = self.registry.get(p.backbone)
-        parent, gen = trainable_copy(served.generator, served.checkpoint, book)
+        parent, gen = served.checkpoint, trainable_copy(served.generator)
         pairs = store.ranking_prompts()
         if pairs:
             pool = PromptPool(tuple(t for t, _ in pairs), tuple(n for _, n in pairs))
@@ -217,13 +217,11 @@ class JobWork:
         return JobOutcome("finished", "activated", name, event, metrics)
 
 
-def trainable_copy(
-    gen: MotionGenerator, active: str | None, book: CheckpointBook
-) -> tuple[str | None, MotionGenerator]:
-    """(parent checkpoint name, a private copy of the served weights to train).
+def trainable_copy(gen: MotionGenerator) -> MotionGenerator:
+    """A private copy of the served weights to train (generation keeps the original).
 
     A LoRA-active model is copied with its adapter merged into the weights, so a fine-tune goes
-    on from exactly what the artist saw; its parent is then the adapter checkpoint.
+    on from exactly what the artist saw (its parent is then the adapter checkpoint).
     """
     copied = copy.deepcopy(gen)
     if has_lora(copied.backbone):
@@ -235,4 +233,4 @@ def trainable_copy(
                     parametrize.remove_parametrizations(module, pname, leave_parametrized=True)
         if hasattr(copied.backbone, "lora_config"):
             del copied.backbone.lora_config
-    return active, copied
+    return copied

@@ -141,23 +141,24 @@ class GenerationWorker:
 
     def _run(self) -> None:
         store = Store(self.store_path)
+        book = CheckpointBook(store, self.data_dir)
         self._wake = self.context.socket(zmq.PUSH)
         self._wake.setsockopt(zmq.LINGER, 0)
         self._wake.connect(self.wake_endpoint)
         try:
             while (batch := self._next_batch()) is not None:
                 try:
-                    self._run_batch(store, batch)
+                    self._run_batch(store, book, batch)
                 finally:
                     self.running = 0
         finally:
             store.close()
             self._wake.close(linger=0)
 
-    def _run_batch(self, store: Store, batch: Sequence[GenerateJob]) -> None:
+    def _run_batch(self, store: Store, book: CheckpointBook, batch: Sequence[GenerateJob]) -> None:
         t0 = time.perf_counter()
         try:
-            gen = self._weights(store, batch[0])
+            gen = self._weights(book, batch[0])
             features = sample_batch(batch, gen, self._fast_for(gen))
         except ProtocolError as err:  # e.g. an adapter whose file was damaged
             for job in batch:
@@ -202,13 +203,12 @@ class GenerationWorker:
                 continue
             self._put(job, frames, "ok", None, len(batch))
 
-    def _weights(self, store: Store, job: GenerateJob) -> MotionGenerator:
+    def _weights(self, book: CheckpointBook, job: GenerateJob) -> MotionGenerator:
         """The request's weights: those active when it arrived, or its adapter (loaded here)."""
         if job.generator is not None:
             return job.generator
         if self.registry is None:
             raise ProtocolError(ErrorCode.INTERNAL, "this worker has no model registry")
-        book = CheckpointBook(store, self.data_dir)
         return self.registry.weights(book, job.checkpoint, job.model.name)
 
     def _fast_for(self, gen: MotionGenerator) -> FastSampler | None:
