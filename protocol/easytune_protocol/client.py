@@ -26,7 +26,6 @@ whose engine session id differs from the one the client knew means the engine re
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import stat
 import time
@@ -34,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import zmq
 
 from .catalogue import REQUESTS
 from .codec import MAX_MESSAGE_BYTES, decode, decode_event, encode
+from .endpoints import events_endpoint, is_loopback
 from .errors import (
     EngineRestarted,
     ErrorCode,
@@ -234,34 +233,6 @@ class _Pending:
     retries_left: int
     deadline: float
     attempts: int = 1
-
-
-def events_endpoint(events: str, requests: str | None) -> str:
-    """`events` (hello's) with a wildcard host (0.0.0.0, ::, *) replaced by the host of the
-    `requests` endpoint the client connected to, so an engine bound to every interface can be
-    subscribed to from another machine."""
-    parts = urlsplit(events)
-    if parts.scheme != "tcp" or parts.hostname not in ("0.0.0.0", "::", "*") or not requests:
-        return events
-    req = urlsplit(requests)
-    if req.scheme != "tcp" or not req.hostname:
-        return events
-    host = req.netloc.rsplit(":", 1)[0] if req.port is not None else req.netloc
-    return urlunsplit(("tcp", f"{host}:{parts.port}", "", "", ""))
-
-
-def is_loopback(endpoint: str) -> bool:
-    """True for ipc://, inproc:// and tcp:// to localhost, 127.0.0.0/8 or ::1."""
-    parts = urlsplit(endpoint)
-    if parts.scheme in ("ipc", "inproc"):
-        return True
-    host = parts.hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass

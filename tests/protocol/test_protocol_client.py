@@ -25,7 +25,8 @@ from easytune_protocol import (
     event,
     reply,
 )
-from easytune_protocol.client import CurveKeys, EngineClient, is_loopback
+from easytune_protocol.client import CurveKeys, EngineClient
+from easytune_protocol.endpoints import is_loopback
 from easytune_protocol.examples import examples
 
 EX = examples()

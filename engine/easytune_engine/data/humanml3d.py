@@ -36,7 +36,7 @@ Reading and validating the individual files is in `humanml3d_files.py`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -231,6 +231,15 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """The same batch with its tensors on `device` (texts, tokens and ids stay)."""
+        return replace(
+            self,
+            features=self.features.to(device, non_blocking=non_blocking),
+            lengths=self.lengths.to(device, non_blocking=non_blocking),
+            mask=self.mask.to(device, non_blocking=non_blocking),
+        )
 
 
 # ---------------------------------------------------------------------------------------------

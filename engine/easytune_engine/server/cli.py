@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 def _curve(args: argparse.Namespace, data_dir: Path) -> CurveConfig | None:
     """The checked CurveZMQ keys when an endpoint is not loopback or --curve is given, else None;
     ServeError (saying what to run) when they are needed and missing or unsafe."""
-    from easytune_protocol.client import is_loopback
+    from easytune_protocol.endpoints import is_loopback
 
     from .security import load_curve
 

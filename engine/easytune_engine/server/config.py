@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from easytune_protocol.client import is_loopback
+from easytune_protocol.endpoints import is_loopback
 
 from ..paths import data_home
 

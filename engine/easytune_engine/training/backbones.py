@@ -11,6 +11,7 @@ The result, `<run_dir>/model.safetensors`, is the EMA model with a manifest-read
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -54,6 +55,21 @@ def _corpus_record(root: Path) -> dict:
     return {"name": "humanml3d-format", "path": str(root)}
 
 
+def exact_command(command: str, steps: dict[str, int]) -> str:
+    """`command` with its --steps/--fit-minutes replaced by the steps every stage ran."""
+    out, skipping = [], False
+    for word in shlex.split(command):
+        if word in ("--steps", "--fit-minutes"):
+            skipping = True
+            continue
+        if skipping and not word.startswith("--"):
+            continue
+        skipping = False
+        out.append(word)
+    out += ["--steps", *(f"{s}={n}" for s, n in steps.items())]
+    return " ".join(shlex.quote(w) for w in out)
+
+
 def _student_from_teacher(preset_model, teacher: Backbone) -> LCM:
     if not isinstance(teacher, MLD) or isinstance(teacher, LCM):
         raise ValueError("LCM distillation needs an MLD-style teacher checkpoint")
@@ -81,30 +97,46 @@ def train_backbone(
     progress: bool = True,
     on_eval: Callable[[Backbone, int], dict] | None = None,
     command: str | None = None,
+    device: str = "cpu",
+    workers: int = 0,
+    steps: dict[str, int] | None = None,
+    time_budget_s: dict[str, float] | None = None,
 ) -> Path:
-    """Train (or resume) and write `<run_dir>/model.safetensors`; returns its path."""
+    """Train (or resume) and write `<run_dir>/model.safetensors`; returns its path.
+
+    `steps` overrides the preset's step count of the named stages; `time_budget_s` shortens the
+    named stages to what fits that many seconds (see `run_stage`); the steps each stage really
+    ran are what the manifest records. `device` and `workers` as in `run_stage`.
+    """
     p = get_preset(name, preset)
+    order = STAGES[name]
+    for label, per in (("steps", steps or {}), ("time budget", time_budget_s or {})):
+        unknown = sorted(set(per) - set(order))
+        if unknown:
+            raise ValueError(f"{label} for unknown stage(s) {unknown}; {name} has {list(order)}")
+    stage_cfg = {s: replace(c, steps=(steps or {}).get(s, c.steps)) for s, c in p.stages.items()}
     run_dir = Path(run_dir)
     split = load_split(data_root, "train")
-    encoder = load_text_encoder()
+    encoder = load_text_encoder(device=device)
     p = replace(p, model=replace(p.model, text_dim=encoder.width))  # condition on this encoder
     cache = TextCache(encoder)
     torch.manual_seed(seed)
     distill = None
     if name == "lcm":
-        teacher_model = load_backbone(teacher, text_encoder_sha256=encoder.source_sha256)
-        model: Backbone = _student_from_teacher(p.model, teacher_model)
+        teacher_model = load_backbone(
+            teacher, device=device, text_encoder_sha256=encoder.source_sha256
+        )
+        model: Backbone = _student_from_teacher(p.model, teacher_model).to(device)
         model.vae.requires_grad_(False)
         distill = ConsistencyDistillation(model, teacher_model, seed)
     else:
-        model = build_backbone(name, p.model, split.mean, split.std)
+        model = build_backbone(name, p.model, split.mean, split.std).to(device)
     state_path = run_dir / "train_state.safetensors"
-    order = STAGES[name]
     saved = _saved_stage(state_path)
     first = order.index(saved) if saved in order else 0
     history = []
     for stage_name in order[first:]:
-        cfg = p.stages[stage_name]
+        cfg = stage_cfg[stage_name]
         if stage_name == "mdm":
             stage = Stage("mdm", model, mdm_loss(model, seed), cfg)
         elif stage_name == "vae":
@@ -128,19 +160,32 @@ def train_backbone(
         if on_eval is not None and stage_name != "vae":
             evaluate = lambda step: on_eval(model, step)  # noqa: E731
         history += run_stage(
-            stage, model, split, cache, run_dir, seed=seed, progress=progress, on_eval=evaluate
+            stage,
+            model,
+            split,
+            cache,
+            run_dir,
+            seed=seed,
+            progress=progress,
+            on_eval=evaluate,
+            workers=workers,
+            time_budget_s=(time_budget_s or {}).get(stage_name, 0.0),
         )
+        stage_cfg[stage_name] = stage.config  # the steps it really ran (a time budget fits them)
     model.eval()
     extra = {
         "text_encoder_sha256": encoder.source_sha256,
         "corpus": _corpus_record(Path(data_root)),
         "preset": preset,
         "seed": seed,
-        "stages": {s: vars(p.stages[s]) for s in order},
-        "reproduce": command or f"easytune-engine train --backbone {name} --preset {preset}",
+        "stages": {s: vars(stage_cfg[s]) for s in order},
+        "reproduce": exact_command(
+            command or f"easytune-engine train --backbone {name} --preset {preset}",
+            {s: stage_cfg[s].steps for s in order},
+        ),
     }
     if name == "lcm":
         extra["teacher_sha256"] = getattr(distill.teacher, "checkpoint_sha256", None)
     out = run_dir / "model.safetensors"
-    save_backbone(out, model, extra)
+    save_backbone(out, model.cpu(), extra)
     return out

@@ -2,6 +2,7 @@
 
     easytune-engine train --backbone mld --preset default --out runs/mld
     easytune-engine train --backbone lcm --teacher runs/mld/model.safetensors --out runs/lcm
+    easytune-engine train --backbone mdm --preset large --device cuda --workers 6
 
 Runs are resumable: run the same command again after an interruption. Heavy imports wait until
 the command runs.
@@ -26,6 +27,22 @@ def _data_root(data: str) -> Path:
     return root
 
 
+def _per_stage(pairs: list[str], flag: str, cast: type) -> dict:
+    """["vae=3000", "denoiser=5000"] -> {"vae": 3000, "denoiser": 5000}."""
+    out = {}
+    for pair in pairs:
+        stage, sep, value = pair.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[stage] = cast(value)
+        except ValueError:
+            raise ValueError(f"{flag} {pair!r}: expected STAGE={cast.__name__}") from None
+        if out[stage] <= 0:
+            raise ValueError(f"{flag} {pair!r}: must be > 0")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -39,6 +56,17 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
+    steps = _per_stage(args.steps, "--steps", int)
+    budget = {k: 60.0 * v for k, v in _per_stage(args.fit_minutes, "--fit-minutes", float).items()}
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    if args.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SystemExit(f"--device {args.device}: no CUDA device here (use --device cpu)")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    elif args.device != "cpu":
+        raise ValueError(f"--device {args.device!r}: expected cpu, cuda or cuda:N")
     root = _data_root(args.data)
     out = Path(args.out) if args.out else data_home() / "runs" / f"{args.backbone}-{args.preset}"
     on_eval = None
@@ -57,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         on_eval=on_eval,
         command=command,
+        device=args.device,
+        workers=args.workers,
+        steps=steps,
+        time_budget_s=budget,
     )
     print(f"model -> {path}")
     return 0
@@ -77,6 +109,28 @@ def add_commands(sub) -> None:
         type=int,
         default=0,
         help="generate this many test prompts at each evaluation (0 = no periodic evaluation)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes drawing batches (a GPU needs several; 0 = draw in the training process)",
+    )
+    p.add_argument(
+        "--steps",
+        nargs="*",
+        default=[],
+        metavar="STAGE=N",
+        help="override the preset's steps of a stage (mdm, vae, denoiser, lcm)",
+    )
+    p.add_argument(
+        "--fit-minutes",
+        nargs="*",
+        default=[],
+        metavar="STAGE=MIN",
+        help="shorten a stage to the steps that fit this many minutes (measured on its first "
+        "steps); the steps it ran are recorded in the model's manifest",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

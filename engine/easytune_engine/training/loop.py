@@ -17,7 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,10 @@ class Stage:
 
 
 class TextCache:
-    """Pooled embeddings of captions from a frozen text encoder, computed once per caption."""
+    """Pooled embeddings of captions from a frozen text encoder, computed once per caption.
+
+    The embeddings stay on the encoder's device, so the batches' text is there too.
+    """
 
     def __init__(self, encoder) -> None:
         self.encoder = encoder
@@ -101,8 +104,8 @@ class EMA:
     @torch.no_grad()
     def update(self, module: nn.Module, step: int) -> None:
         d = min(self.decay, (1 + step) / (10 + step))  # short warm-up of the average
-        for n, p in module.named_parameters():
-            self.shadow[n].lerp_(p.detach(), 1 - d)
+        names, live = zip(*((n, p.detach()) for n, p in module.named_parameters()), strict=True)
+        torch._foreach_lerp_([self.shadow[n] for n in names], list(live), 1 - d)
 
     @torch.no_grad()
     def copy_to(self, module: nn.Module) -> None:
@@ -207,6 +210,62 @@ def _progress(name: str, step: int, total: int, logs: dict, t0: float, first: in
     sys.stderr.flush()
 
 
+def _stage_key(stage: Stage) -> int:
+    return sum(map(ord, stage.name))
+
+
+class _RandomBatches(torch.utils.data.IterableDataset):
+    """Endless batches drawn by each loader worker from its own stream `[*seed, worker]`."""
+
+    def __init__(self, split: HumanML3DSplit, batch_size: int, seed: list[int]) -> None:
+        self.split, self.batch_size, self.seed = split, batch_size, seed
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([*self.seed, info.id if info is not None else 0])
+        split = self.split
+        while True:
+            yield sample_batch(split, self.batch_size, rng, mean=split.mean, std=split.std)
+
+
+def _batch_loader(split: HumanML3DSplit, batch_size: int, workers: int, seed: list[int]):
+    """Batches from `workers` processes, in a fixed round-robin order; [] when workers is 0."""
+    if workers <= 0:
+        return []
+    return torch.utils.data.DataLoader(
+        _RandomBatches(split, batch_size, seed),
+        batch_size=None,
+        num_workers=workers,
+        prefetch_factor=4,
+    )
+
+
+class _BudgetFit:
+    """Measures the step rate between steps 20 and 70 of a run, then fits the steps to a budget."""
+
+    PROBE = (20, 70)
+
+    def __init__(self, budget_s: float, start: int) -> None:
+        self.budget_s, self.start = budget_s, start
+        self.t_begin = time.time()
+        self.t_probe = 0.0
+        self.done = False
+
+    def steps(self, step: int, c: StageConfig) -> int | None:
+        ran = step - self.start
+        if self.done or ran < self.PROBE[0]:
+            return None
+        if ran == self.PROBE[0]:
+            self.t_probe = time.time()
+            return None
+        if ran < self.PROBE[1]:
+            return None
+        self.done = True
+        rate = (self.PROBE[1] - self.PROBE[0]) / max(time.time() - self.t_probe, 1e-9)
+        left = self.budget_s - (time.time() - self.t_begin)
+        return int(min(c.steps, max(step + rate * left, step + 1)))
+
+
 def run_stage(
     stage: Stage,
     model: nn.Module,
@@ -217,13 +276,22 @@ def run_stage(
     seed: int = 0,
     progress: bool = True,
     on_eval: Callable[[int], dict] | None = None,
+    workers: int = 0,
+    time_budget_s: float = 0.0,
 ) -> list[dict]:
-    """Train one stage (resuming from `run_dir` when its saved state is of this stage)."""
+    """Train one stage (resuming from `run_dir` when its saved state is of this stage).
+
+    The stage trains on the device its module is on. `workers` > 0 draws the batches in that many
+    background processes (for a GPU, which one process cannot feed); their random streams differ
+    from the single-process path's, which alone resumes draw for draw. `time_budget_s` > 0 shortens
+    the stage to the steps that fit that many seconds, measured on its first steps; the number is
+    written to `stage.config` (and so to the manifest) for runs that reproduce it.
+    """
     c = stage.config
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / "train_state.safetensors"
     log_path = run_dir / "log.jsonl"
-    rng = np.random.default_rng([seed, sum(map(ord, stage.name))])
+    rng = np.random.default_rng([seed, _stage_key(stage)])
     torch.manual_seed(seed)
     params = [p for p in stage.module.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
@@ -248,11 +316,24 @@ def run_stage(
     model.train()
     t0 = time.time()
     logs: dict[str, float] = {}
-    for step in range(start, c.steps):
+    device = next(stage.module.parameters()).device
+    stream = iter(_batch_loader(split, c.batch_size, workers, [seed, _stage_key(stage), start]))
+    fit = _BudgetFit(time_budget_s, start) if time_budget_s else None
+    step = start
+    while step < c.steps:
+        if fit is not None and (fitted := fit.steps(step, c)) is not None:
+            # a budget shorter than the warm-up gets a warm-up of a tenth of the steps
+            c = stage.config = replace(c, steps=fitted, warmup=min(c.warmup, fitted // 10 + 1))
+            if progress:
+                sys.stderr.write(f"\n[{stage.name}] {fitted} steps fit the time budget\n")
         for g in opt.param_groups:
             g["lr"] = lr_at(step, c)
-        batch = sample_batch(split, c.batch_size, rng, mean=split.mean, std=split.std)
-        loss, logs = stage.loss(batch, text_cache(batch.texts), step)
+        if workers > 0:
+            batch = next(stream).to(device, non_blocking=True)
+        else:
+            batch = sample_batch(split, c.batch_size, rng, mean=split.mean, std=split.std)
+            batch = batch.to(device)
+        loss, logs = stage.loss(batch, text_cache(batch.texts).to(device), step)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"[{stage.name}] loss became {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
@@ -276,6 +357,7 @@ def run_stage(
                 _progress(stage.name, done_steps, c.steps, logs, t0, start)
         if done_steps % c.save_every == 0 and done_steps < c.steps:
             save_state(state_path, stage, model, ema, opt, done_steps, rng, done=False)
+        step = done_steps
     if progress:
         sys.stderr.write("\n")
     save_state(state_path, stage, model, ema, opt, c.steps, rng, done=True)

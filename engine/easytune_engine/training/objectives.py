@@ -33,7 +33,7 @@ def _masked_mean(err: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def _drop_text(text: torch.Tensor, lengths: torch.Tensor, p: float) -> Conditioning:
-    keep = torch.rand(text.shape[0]) >= p
+    keep = torch.rand(text.shape[0], device=text.device) >= p
     return Conditioning(text=text, lengths=lengths, use_text=keep)
 
 
@@ -44,8 +44,8 @@ def mdm_loss(model, seed: int = 0) -> LossFn:
     def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
         x0 = batch.features  # (B, T, 263) normalised
         b = x0.shape[0]
-        t = torch.randint(0, T, (b,))
-        noise = torch.randn(x0.shape)
+        t = torch.randint(0, T, (b,), device=x0.device)
+        noise = torch.randn(x0.shape, device=x0.device)
         x_t = schedule.add_noise(x0, t, noise)
         cond = _drop_text(text, batch.lengths, model.config.cond_drop)
         pred = model(x_t, t, cond)
@@ -66,7 +66,7 @@ def vae_loss(model, seed: int = 0) -> LossFn:
     def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
         x = batch.features
         mu, logvar = vae.encode(x, batch.lengths)
-        z = mu + torch.randn(mu.shape) * (0.5 * logvar).exp()
+        z = mu + torch.randn(mu.shape, device=mu.device) * (0.5 * logvar).exp()
         rec = vae.decode(z, batch.lengths)
         x = x[:, : rec.shape[1]]
         mask = batch.mask[:, : rec.shape[1]]
@@ -92,6 +92,7 @@ def measure_latent_std(model, split, batches: int = 20, batch_size: int = 64, se
     mus = []
     for _ in range(batches):
         b = sample_batch(split, batch_size, rng, mean=split.mean, std=split.std)
+        b = b.to(model.mean.device)
         mus.append(model.vae.encode(b.features, b.lengths)[0])
     return torch.cat(mus).std()
 
@@ -105,8 +106,8 @@ def latent_eps_loss(model, seed: int = 0) -> LossFn:
             model.vae.eval()
             x0 = model.encode(batch.features, batch.lengths)  # (B, L, d) scaled latents
         b = x0.shape[0]
-        t = torch.randint(0, T, (b,))
-        noise = torch.randn(x0.shape)
+        t = torch.randint(0, T, (b,), device=x0.device)
+        noise = torch.randn(x0.shape, device=x0.device)
         x_t = schedule.add_noise(x0, t, noise)
         cond = _drop_text(text, batch.lengths, model.config.cond_drop)
         mse = F.mse_loss(model(x_t, t, cond), noise)
@@ -129,7 +130,7 @@ class ConsistencyDistillation:
         self.target = copy.deepcopy(student).eval().requires_grad_(False)
         c = student.config
         self.k = c.num_train_timesteps // c.origin_steps
-        self.abar = student.schedule.alphas_cumprod().float()
+        self.abar = student.schedule.alphas_cumprod().float().to(student.mean.device)
 
     def _teacher_step(self, x_t, t, t_prev, cond, w):
         """One guided DDIM step of the teacher from t to t_prev (t_prev >= 0)."""
@@ -146,11 +147,12 @@ class ConsistencyDistillation:
         with torch.no_grad():
             x0 = self.teacher.encode(batch.features, batch.lengths)
         b = x0.shape[0]
-        j = torch.randint(0, c.origin_steps, (b,))
+        dev = x0.device
+        j = torch.randint(0, c.origin_steps, (b,), device=dev)
         t = (j + 1) * self.k - 1  # on the grid 19, 39, ..., 999
         t_prev = (t - self.k).clamp(min=0)
-        w = c.w_min + (c.w_max - c.w_min) * torch.rand(b)
-        noise = torch.randn(x0.shape)
+        w = c.w_min + (c.w_max - c.w_min) * torch.rand(b, device=dev)
+        noise = torch.randn(x0.shape, device=dev)
         x_t = self.student.schedule.add_noise(x0, t, noise)
         cond = Conditioning(text=text, lengths=batch.lengths, guidance=w)
         pred = self.student(x_t, t, cond)

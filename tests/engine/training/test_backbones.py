@@ -58,7 +58,11 @@ def test_checkpoint_loads_with_manifest_fields(
     assert extra["corpus"] == {k: info[k] for k in ("name", "version", "config")}
     assert extra["corpus"]["config"]["clips"] == 320
     assert extra["preset"] == "tiny" and extra["seed"] == 0
-    assert extra["reproduce"] == f"easytune-engine train --backbone {name} --preset tiny"
+    steps = " ".join(f"{s}={fast_tiny[s]}" for s in backbones.STAGES[name])
+    assert (
+        extra["reproduce"]
+        == f"easytune-engine train --backbone {name} --preset tiny --steps {steps}"
+    )
     assert list(extra["stages"]) == list(backbones.STAGES[name])
     assert {s: c["steps"] for s, c in extra["stages"].items()} == {
         s: fast_tiny[s] for s in backbones.STAGES[name]
@@ -211,3 +215,34 @@ def test_lcm_resume_restores_the_target_network(
     backbones.train_backbone("lcm", "tiny", tiny_corpus, tmp_path, teacher=teacher, progress=False)
     assert at_resume, "the resumed run did not start at step 10"
     assert_equal_tensors(at_resume, at_save)
+
+
+def test_exact_command_names_the_steps_each_stage_ran():
+    from easytune_engine.training.backbones import exact_command
+
+    cmd = (
+        "easytune-engine train --backbone mld --preset large "
+        "--fit-minutes vae=2 denoiser=3 --device cuda"
+    )
+    assert exact_command(cmd, {"vae": 900, "denoiser": 1200}) == (
+        "easytune-engine train --backbone mld --preset large --device cuda "
+        "--steps vae=900 denoiser=1200"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [(["vae"], "expected STAGE=int"), (["vae=x"], "expected STAGE=int"), (["vae=-3"], "> 0")],
+)
+def test_per_stage_flags_name_the_bad_pair(pairs: list[str], message: str):
+    from easytune_engine.training.cli import _per_stage
+
+    with pytest.raises(ValueError, match=message):
+        _per_stage(pairs, "--steps", int)
+
+
+def test_steps_for_a_stage_the_backbone_lacks_is_refused(tiny_corpus: Path, tmp_path: Path):
+    from easytune_engine.training.backbones import train_backbone
+
+    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['vae'\]; mdm has \['mdm'\]"):
+        train_backbone("mdm", "tiny", tiny_corpus, tmp_path, steps={"vae": 10})

@@ -272,3 +272,33 @@ def test_periodic_evaluation_sees_the_ema_weights_and_leaves_training_untouched(
     assert [h["eval_score"] for h in history if "eval_score" in h] == [4.0, 8.0, 12.0]
     _, reference, _ = uninterrupted
     assert_same_weights(net, reference)
+
+
+def _weights_after(split, cache, tmp: Path, **kwargs) -> dict[str, torch.Tensor]:
+    stage, net = make_stage(cache, steps=6)
+    run_stage(stage, net, split, cache, tmp, seed=0, progress=False, **kwargs)
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def test_loader_workers_give_the_same_run_whatever_the_timing(split, cache, tmp_path: Path):
+    """Batches drawn by background processes come in a fixed order: two runs are identical."""
+    a = _weights_after(split, cache, tmp_path / "a", workers=2)
+    b = _weights_after(split, cache, tmp_path / "b", workers=2)
+    single = _weights_after(split, cache, tmp_path / "c")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], single[k]) for k in a)  # a different (documented) stream
+
+
+def test_time_budget_fits_the_steps_and_records_them(split, cache, tmp_path: Path, monkeypatch):
+    """After the probe steps the stage is cut to what fits the budget, and says how many it ran."""
+    import easytune_engine.training.loop as loop
+
+    clock = itertools.count(0.0, 0.5)  # every time.time() call advances half a second
+    monkeypatch.setattr(loop.time, "time", lambda: next(clock))
+    stage, net = make_stage(cache, steps=5000, save_every=1000)
+    history = run_stage(
+        stage, net, split, cache, tmp_path, seed=0, progress=False, time_budget_s=120
+    )
+    assert 100 <= stage.config.steps < 5000
+    assert history[-1]["step"] == stage.config.steps
+    assert load_checkpoint(tmp_path / STATE, STATE_KIND).config["step"] == stage.config.steps

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The one prepared GPU session (about 9 minutes on one H100/H200), run from the repository root:
+#
+#     OUT=/tmp/gpu bash benchmarks/gpu_run.sh
+#
+# 1. the generation fast path against the eager loop (benchmarks/gpu_check.py), on an idle GPU,
+#    while the built-in corpus is built on the other CPU cores;
+# 2. fine-tuning memory against T and seconds per update for every method (finetune_gpu.py);
+# 3. the `large` training preset of every backbone, cut to fit the time left (--fit-minutes; the
+#    steps each stage ran are recorded in its manifest): MDM in one process, VAE -> MLD denoiser
+#    -> LCM distillation in another; then each is stored fp16 (`training.ship`).
+# Results land in $OUT: the three weight files and results.tgz (JSON, logs, manifests).
+# Nothing is installed: the engine runs from the source tree on the machine's own PyTorch.
+set -u
+T0=$(date +%s)
+ROOT=$(pwd)
+OUT=${OUT:-/tmp/gpu-out}
+R=$OUT/r
+mkdir -p "$R"
+export PYTHONPATH=$ROOT/engine:$ROOT/protocol:$ROOT/benchmarks
+export EASYTUNE_HOME=${EASYTUNE_HOME:-/tmp/ethome} PYTHONUNBUFFERED=1
+PY=${PY:-python3}
+END_S=${END_S:-555}  # the whole script should be done this many seconds after it starts
+WORKERS=${WORKERS:-6}
+PRESET=${PRESET:-large}  # tiny for a CPU dry run
+DEVICE=${DEVICE:-cuda}
+stamp() { echo "[gpu_run +$(($(date +%s) - T0)) s] $*" | tee -a "$R/timeline.txt"; }
+
+stamp "start"
+(nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv) >"$R/nvidia-smi.txt" 2>&1
+$PY -c "import sys, torch, numpy; print(sys.version.split()[0], torch.__version__, numpy.__version__, torch.cuda.is_available())" 2>&1 | tee "$R/versions.txt"
+
+# 1. fast path, while the corpus builds on cores 2..
+PIN_REST="" PIN_TWO=""
+if [ "$(nproc)" -ge 4 ]; then
+    PIN_REST="taskset -c 2-$(($(nproc) - 1))" PIN_TWO="taskset -c 0,1"
+fi
+$PIN_REST $PY -m easytune_engine data build >"$R/corpus.log" 2>&1 &
+CORPUS=$!
+stamp "gpu_check"
+$PIN_TWO timeout 100 $PY benchmarks/gpu_check.py --device "$DEVICE" --repeats 10 \
+    --out "$R/gpu_check.json" >"$R/gpu_check.log" 2>&1
+stamp "gpu_check rc=$?"
+wait $CORPUS
+stamp "corpus rc=$?"
+
+# 2. fine-tuning memory and speed
+timeout 110 $PY benchmarks/finetune_gpu.py --device "$DEVICE" --deadline-s 80 --out "$R" \
+    >"$R/finetune_gpu.log" 2>&1
+stamp "finetune_gpu rc=$?"
+
+# 3. training, two processes side by side
+train() {  # name, minutes spec..., extra args after --
+    local name=$1
+    shift
+    $PY -m easytune_engine train --backbone "$name" --preset "$PRESET" --device "$DEVICE" \
+        --workers "$WORKERS" --quiet --out "/tmp/runs/$name" "$@" >"$R/train_$name.log" 2>&1
+    local rc=$?
+    cp "/tmp/runs/$name/log.jsonl" "$R/train_$name.jsonl" 2>/dev/null
+    stamp "train $name rc=$rc"
+    return $rc
+}
+# what is left, less about 75 s of process starts and fp16 copies, goes to training: all of it to
+# MDM; to VAE / MLD denoiser / LCM in the ratio 0.33 / 0.47 / 0.20 (one after the other)
+LEFT=$((END_S - $(date +%s) + T0 - 75))
+read -r MIN_MDM MIN_VAE MIN_DENOISER MIN_LCM < <($PY -c "
+m = max($LEFT, 60) / 60 - 0.5  # each process starts in about 10 s
+print(f'{m:.2f} {0.33 * m:.2f} {0.47 * m:.2f} {0.20 * m:.2f}')")
+stamp "training: $LEFT s left; minutes mdm $MIN_MDM vae $MIN_VAE denoiser $MIN_DENOISER lcm $MIN_LCM"
+train mdm --fit-minutes "mdm=$MIN_MDM" &
+MDM=$!
+(train mld --fit-minutes "vae=$MIN_VAE" "denoiser=$MIN_DENOISER" &&
+    train lcm --teacher /tmp/runs/mld/model.safetensors --fit-minutes "lcm=$MIN_LCM") &
+MLD=$!
+wait $MDM $MLD
+
+# fp16 copies + manifests (metrics are attached after the CPU evaluation)
+for name in mdm mld lcm; do
+    if [ -f "/tmp/runs/$name/model.safetensors" ]; then
+        $PY -m easytune_engine.training.ship --backbone "$name" \
+            --model "/tmp/runs/$name/model.safetensors" >>"$R/ship.log" 2>&1 &&
+            cp "engine/easytune_engine/weights/$name.safetensors" "$OUT/$name.safetensors" &&
+            cp "engine/easytune_engine/weights/$name.manifest.json" "$R/"
+        stamp "ship $name rc=$?"
+    fi
+done
+stamp "done"
+tar czf "$OUT/results.tgz" -C "$OUT" r && rm -rf "$R"
+ls -la "$OUT"
