@@ -33,6 +33,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _log(event: str, **fields) -> None:
+    print(event, fields, flush=True)
+
+
 def run_once(gen: MotionGenerator, fast: FastSampler | None, batch: int, seed: int):
     """Raw features (B, T, 263) of one generation, eager (fast None) or fast path."""
     opts = gen.options()
@@ -68,7 +72,7 @@ def check(name: str, device: str, repeats: int) -> list[dict]:
     capture = dev.type == "cuda"
     rows = []
     for batch in (1, 4):
-        fast = FastSampler(gen, capture=capture, bf16=capture, log=print)
+        fast = FastSampler(gen, capture=capture, bf16=capture, log=_log)
         eager_s = latency(lambda: run_once(gen, None, batch, 0), dev, repeats)  # noqa: B023
         fast_s = latency(lambda: run_once(gen, fast, batch, 0), dev, repeats)  # noqa: B023
         worst = 0.0

@@ -9,8 +9,11 @@
 # 3. the `large` training preset of every backbone, cut to fit the time left (--fit-minutes; the
 #    steps each stage ran are recorded in its manifest): MDM in one process, VAE -> MLD denoiser
 #    -> LCM distillation in another; then each is stored fp16 (`training.ship`).
+# 4. with pyzmq importable (carried as a wheel in .whl/, see the device notes): the real server,
+#    `serve --gpu 0`, fast path against --eager (gpu_serve_check.py).
 # Results land in $OUT: the three weight files and results.tgz (JSON, logs, manifests).
 # Nothing is installed: the engine runs from the source tree on the machine's own PyTorch.
+# TRAIN=0 skips 3; FT_ARGS adds arguments to finetune_gpu.py (e.g. --methods ...).
 set -u
 T0=$(date +%s)
 ROOT=$(pwd)
@@ -23,8 +26,15 @@ PY=${PY:-python3}
 END_S=${END_S:-555}  # the whole script should be done this many seconds after it starts
 WORKERS=${WORKERS:-6}
 PRESET=${PRESET:-large}  # tiny for a CPU dry run
+TRAIN=${TRAIN:-1}
+FT_ARGS=${FT_ARGS:-}
+if ls .whl/*.whl >/dev/null 2>&1; then
+    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site
+fi
 DEVICE=${DEVICE:-cuda}
 stamp() { echo "[gpu_run +$(($(date +%s) - T0)) s] $*" | tee -a "$R/timeline.txt"; }
+pack() { tar czf "$OUT/results.tgz.part" -C "$OUT" r && mv "$OUT/results.tgz.part" "$OUT/results.tgz"; }
 
 stamp "start"
 (nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv) >"$R/nvidia-smi.txt" 2>&1
@@ -41,13 +51,27 @@ stamp "gpu_check"
 $PIN_TWO timeout 100 $PY benchmarks/gpu_check.py --device "$DEVICE" --repeats 10 \
     --out "$R/gpu_check.json" >"$R/gpu_check.log" 2>&1
 stamp "gpu_check rc=$?"
+pack
 wait $CORPUS
 stamp "corpus rc=$?"
 
 # 2. fine-tuning memory and speed
-timeout 110 $PY benchmarks/finetune_gpu.py --device "$DEVICE" --deadline-s 80 --out "$R" \
+# shellcheck disable=SC2086
+timeout "${FT_TIMEOUT:-110}" $PY benchmarks/finetune_gpu.py --device "$DEVICE" --deadline-s 80 --out "$R" $FT_ARGS \
     >"$R/finetune_gpu.log" 2>&1
 stamp "finetune_gpu rc=$?"
+pack
+
+# 4. the real server on the GPU
+if $PY -c "import zmq" 2>/dev/null; then
+    SERVE_DEV="--gpu=0"
+    [ "$DEVICE" = cpu ] && SERVE_DEV="--cpu"
+    timeout 150 $PY benchmarks/gpu_serve_check.py "$SERVE_DEV" --out "$R/gpu_serve_check.json" \
+        >"$R/gpu_serve_check.log" 2>&1
+    stamp "gpu_serve_check rc=$?"
+    pack
+fi
+[ "$TRAIN" = 1 ] || { stamp "done (no training)"; pack && rm -rf "$R"; ls -la "$OUT"; exit 0; }
 
 # 3. training, two processes side by side
 train() {  # name, minutes spec..., extra args after --
@@ -73,6 +97,7 @@ MDM=$!
     train lcm --teacher /tmp/runs/mld/model.safetensors --fit-minutes "lcm=$MIN_LCM") &
 MLD=$!
 wait $MDM $MLD
+pack
 
 # fp16 copies + manifests (metrics are attached after the CPU evaluation)
 for name in mdm mld lcm; do
@@ -85,5 +110,5 @@ for name in mdm mld lcm; do
     fi
 done
 stamp "done"
-tar czf "$OUT/results.tgz" -C "$OUT" r && rm -rf "$R"
+pack && rm -rf "$R"
 ls -la "$OUT"

@@ -122,15 +122,20 @@ class Server:
                 self.proc.wait(5)
 
 
-def start_server(workdir: Path, threads: int) -> Server:
+def start_server(
+    workdir: Path,
+    threads: int,
+    device: tuple[str, ...] = ("--cpu",),
+    models: tuple[str, ...] = (MODEL,),
+) -> Server:
     """`python -m easytune_engine serve` on random loopback ports, once it has said `ready`."""
     log_path = workdir / "engine.log"
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     env["PYTHONUNBUFFERED"] = "1"
     cmd = [
-        sys.executable, "-m", "easytune_engine", "serve", "--cpu",
+        sys.executable, "-m", "easytune_engine", "serve", *device,
         "--bind", "tcp://127.0.0.1:*", "--events", "tcp://127.0.0.1:*",
-        "--data-dir", str(workdir / "data"), "--model", MODEL, "--threads", str(threads),
+        "--data-dir", str(workdir / "data"), "--model", *models, "--threads", str(threads),
     ]  # fmt: skip
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)

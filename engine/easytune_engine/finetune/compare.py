@@ -212,7 +212,7 @@ def train_method(
     rewards, seconds = [], []
     exclude = list(gen.backbone.parameters()) + list(reward.parameters())
     t0 = time.perf_counter()
-    with SavedTensorMeter(exclude=exclude) as meter:
+    with SavedTensorMeter(exclude=exclude, device=gen.device) as meter:
         while True:
             result, sec = tuner.step()
             rewards.append(result.reward)
@@ -257,7 +257,7 @@ def memory_against_steps(c: CompareConfig, reward, pool: PromptPool) -> dict[str
             )
             tuner = Finetuner(gen, reward, cfg, pool)
             exclude = list(gen.backbone.parameters()) + list(reward.parameters())
-            with SavedTensorMeter(exclude=exclude) as meter:
+            with SavedTensorMeter(exclude=exclude, device=gen.device) as meter:
                 tuner.step()
             out[name][steps] = meter.peak_bytes
     return out

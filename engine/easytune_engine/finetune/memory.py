@@ -4,6 +4,7 @@
     with meter:
         run_method(trajectory, config)
     meter.peak_bytes      # most bytes saved for backward alive at once (unique storages)
+    meter.cuda_peak_bytes # on CUDA (`device`, default the current one): peak allocated above start
 
 Every tensor autograd saves goes through `torch.autograd.graph.saved_tensors_hooks`; the meter
 counts each storage once while any saved reference to it is alive (a weak finalizer on the packed
@@ -28,7 +29,16 @@ class _Handle:
 
 
 class SavedTensorMeter:
-    def __init__(self, exclude: Iterable[torch.Tensor] = ()) -> None:
+    def __init__(
+        self, exclude: Iterable[torch.Tensor] = (), device: torch.device | str | None = None
+    ) -> None:
+        # The CUDA device whose peak is recorded: `device` if it is a CUDA device, the current
+        # CUDA device if `device` is None and CUDA is available; a CPU `device` records none.
+        self._cuda: torch.device | None = None
+        if device is not None and torch.device(device).type == "cuda":
+            self._cuda = torch.device(device)
+        elif device is None and torch.cuda.is_available():
+            self._cuda = torch.device("cuda", torch.cuda.current_device())
         self._exclude = {t.untyped_storage().data_ptr() for t in exclude}
         self._count: dict[int, int] = {}
         self._size: dict[int, int] = {}
@@ -63,13 +73,15 @@ class SavedTensorMeter:
         return handle.tensor
 
     def __enter__(self) -> SavedTensorMeter:
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-            self._cuda_start = torch.cuda.memory_allocated()
+        if self._cuda is not None:
+            torch.cuda.synchronize(self._cuda)
+            torch.cuda.reset_peak_memory_stats(self._cuda)
+            self._cuda_start = torch.cuda.memory_allocated(self._cuda)
         self._hooks.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         self._hooks.__exit__(*exc)
-        if torch.cuda.is_available():
-            self.cuda_peak_bytes = torch.cuda.max_memory_allocated() - self._cuda_start
+        if self._cuda is not None:
+            torch.cuda.synchronize(self._cuda)
+            self.cuda_peak_bytes = torch.cuda.max_memory_allocated(self._cuda) - self._cuda_start

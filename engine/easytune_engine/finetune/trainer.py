@@ -82,6 +82,15 @@ class PromptPool:
         return [self.texts[i] for i in idx], [self.lengths[i] for i in idx]
 
 
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU if it has none)."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
 def planned_updates(cfg: FinetuneConfig, sampling_steps: int) -> int:
     """Optimizer updates the run will take (for the learning-rate schedule)."""
     m = cfg.method
@@ -96,10 +105,13 @@ class Finetuner:
         self, generator: MotionGenerator, reward, config: FinetuneConfig, prompts: PromptPool
     ):
         self.gen = generator
-        self.reward = reward.eval().requires_grad_(False)
         self.config = c = config
         self.prompts = prompts
         backbone = generator.backbone
+        # Everything a trajectory creates lives on the backbone's device; the reward (frozen)
+        # moves there too, so its scores and the loss never cross devices.
+        self.device = module_device(backbone)
+        self.reward = reward.to(self.device).eval().requires_grad_(False)
         if c.method.reward == "noisy" and backbone.space != "features":
             raise ValueError(
                 "the noise-aware reward scores noisy motion features; a latent backbone's x_t is "
@@ -203,7 +215,8 @@ class Finetuner:
     def trajectory(self, prompts: list[str], lengths: list[int], first_row: int = 0) -> Trajectory:
         """A trajectory for rows first_row … of the global batch (this process's shard)."""
         gen = self.gen
-        lens = torch.tensor(lengths, dtype=torch.long)
+        # On the model's device: the scorer's decode and reward masks are built from these lengths.
+        lens = torch.tensor(lengths, dtype=torch.long, device=self.device)
         seed = int(self.rng.integers(2**31))
         noise = gen.generators(len(prompts), seed, first=first_row)
         return Trajectory(

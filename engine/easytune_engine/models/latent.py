@@ -161,7 +161,8 @@ class LCM(MLD):
         if not isinstance(config, LCMConfig):
             raise TypeError("LCM needs an LCMConfig")
         super().__init__(config, mean, std)
-        self._abar = self.schedule.alphas_cumprod().float()
+        # a buffer (not saved) so it moves with the model: a captured CUDA graph cannot copy it
+        self.register_buffer("_abar", self.schedule.alphas_cumprod().float(), persistent=False)
 
     def boundary(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(c_skip, c_out) at steps t, (B, 1, 1): c_skip(0) = 1, c_out(0) = 0."""
@@ -172,7 +173,7 @@ class LCM(MLD):
         return c_skip.view(-1, 1, 1), c_out.view(-1, 1, 1)
 
     def consistency(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        abar = self._abar.to(x_t.device)[t].view(-1, 1, 1)
+        abar = self._abar[t].view(-1, 1, 1)
         x0 = (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()
         c_skip, c_out = self.boundary(t)
         return c_skip * x_t + c_out * x0

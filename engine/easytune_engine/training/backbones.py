@@ -79,7 +79,7 @@ def _student_from_teacher(preset_model, teacher: Backbone) -> LCM:
             "the teacher's VAE/denoiser sizes differ from the LCM preset's; "
             "distil from an MLD of the same preset"
         )
-    student = LCM(preset_model, teacher.mean.numpy(), teacher.std.numpy())
+    student = LCM(preset_model, teacher.mean.cpu().numpy(), teacher.std.cpu().numpy())
     missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
     if unexpected or any(not k.startswith("denoiser.w_mlp") for k in missing):
         raise ValueError(f"teacher does not fit the student: {missing} {unexpected}")
