@@ -66,13 +66,13 @@ def latency(fn, device: torch.device, repeats: int) -> float:
     return statistics.median(times)
 
 
-def check(name: str, device: str, repeats: int) -> list[dict]:
+def check(name: str, device: str, repeats: int, bf16: bool = True) -> list[dict]:
     gen = MotionGenerator.load(name, device=device)
     dev = gen.device
     capture = dev.type == "cuda"
     rows = []
     for batch in (1, 4):
-        fast = FastSampler(gen, capture=capture, bf16=capture, log=_log)
+        fast = FastSampler(gen, capture=capture, bf16=capture and bf16, log=_log)
         eager_s = latency(lambda: run_once(gen, None, batch, 0), dev, repeats)  # noqa: B023
         fast_s = latency(lambda: run_once(gen, fast, batch, 0), dev, repeats)  # noqa: B023
         worst = 0.0
@@ -104,11 +104,13 @@ def main() -> None:
     ap.add_argument("--device", default="cuda:0")
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--backbones", nargs="*", default=["lcm", "mld", "mdm"])
+    ap.add_argument("--graph-dtype", default="bf16", choices=["bf16", "fp32"])
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu_check.json"))
     args = ap.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("no CUDA device here; run with --device cpu for a dry run")
-    rows = [r for name in args.backbones for r in check(name, args.device, args.repeats)]
+    bf16 = args.graph_dtype == "bf16"
+    rows = [r for name in args.backbones for r in check(name, args.device, args.repeats, bf16)]
     device = (
         torch.cuda.get_device_name(torch.device(args.device))
         if args.device.startswith("cuda")
@@ -121,7 +123,13 @@ def main() -> None:
             f"| {r['backbone']} | {r['steps']} | {r['batch']} | {r['eager_ms']} | "
             f"{r['fast_ms']} | {r['graphs']} | {r['max_joint_diff_m']} |"
         )
-    out = {"device": device, "torch": torch.__version__, "frames": FRAMES, "rows": rows}
+    out = {
+        "device": device,
+        "torch": torch.__version__,
+        "frames": FRAMES,
+        "graph_dtype": args.graph_dtype,
+        "rows": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(f"-> {args.out}")

@@ -95,6 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         curve=curve,
         corpus=args.data,
         fast_path=not args.eager,
+        graph_dtype=args.graph_dtype,
     )
     lock = DataDirLock(config.data_dir)
     log = EventLog()
@@ -142,7 +143,13 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--eager",
         action="store_true",
-        help="on CUDA, generate with the eager fp32 loop instead of bf16 CUDA graphs",
+        help="on CUDA, generate with the eager fp32 loop instead of CUDA graphs",
+    )
+    p.add_argument(
+        "--graph-dtype",
+        default="bf16",
+        help="precision of the CUDA-graph fast path: bf16 (default, fastest; joints drift by "
+        "centimetres from the eager loop's) or fp32 (the eager loop's motion)",
     )
     p.add_argument(
         "--data",

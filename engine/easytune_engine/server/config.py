@@ -27,6 +27,8 @@ DEFAULT_EVENTS = "tcp://127.0.0.1:5556"
 QUEUE_LIMIT = 64  # generate requests waiting for the worker; more are answered `busy`
 SOCKET_HWM = 1000  # messages queued per peer in each direction
 
+GRAPH_DTYPES = ("bf16", "fp32")
+
 
 class ServeError(Exception):
     """A reason the server cannot start; the message says what to do instead."""
@@ -89,7 +91,8 @@ class ServeConfig:
     hwm: int = SOCKET_HWM
     curve: CurveConfig | None = None  # None: plaintext, loopback endpoints only
     corpus: str = "builtin"  # SPL refinement; fine-tuning prompts before any ranking exists
-    fast_path: bool = True  # on CUDA: bf16 generation with CUDA graphs (False: eager only)
+    fast_path: bool = True  # on CUDA: generation with CUDA graphs (False: eager only)
+    graph_dtype: str = "bf16"  # the fast path's precision: bf16 (fastest) or fp32 (eager's motion)
 
     def __post_init__(self) -> None:
         check_endpoint(self.bind, "--bind", curve=self.curve is not None)
@@ -98,5 +101,9 @@ class ServeConfig:
             raise ServeError(f"--bind and --events must differ, both are {self.bind}")
         if not self.models:
             raise ServeError("no model to serve: pass --model NAME_OR_PATH")
+        if self.graph_dtype not in GRAPH_DTYPES:
+            raise ServeError(
+                f"--graph-dtype {self.graph_dtype!r}: valid: {', '.join(GRAPH_DTYPES)}"
+            )
         if self.queue_limit < 1 or self.hwm < 1:
             raise ServeError("queue and HWM limits must be >= 1")

@@ -95,6 +95,7 @@ class Server:
             wake_endpoint,
             config.queue_limit,
             fast_path=config.fast_path,
+            graph_bf16=config.graph_dtype == "bf16",
             log=self.log.write,
             registry=registry,
         )

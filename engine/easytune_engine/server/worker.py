@@ -65,6 +65,7 @@ class GenerationWorker:
         fast_path: bool = True,
         log: Callable[..., None] | None = None,
         registry: ModelRegistry | None = None,
+        graph_bf16: bool = True,
     ) -> None:
         self.store_path = store_path
         self.engine_session = engine_session
@@ -73,7 +74,8 @@ class GenerationWorker:
         self.limit = limit
         self.registry = registry  # resolves adapters
         self.data_dir = Path(store_path).parent
-        self.fast_path = fast_path  # on CUDA: bf16 + CUDA graphs (models/fastpath.py)
+        self.fast_path = fast_path  # on CUDA: CUDA graphs (models/fastpath.py)
+        self.graph_bf16 = graph_bf16  # ... in bf16 (else fp32: the eager path's motion)
         self.log = log or (lambda *a, **k: None)
         self._fast: OrderedDict[int, tuple[MotionGenerator, FastSampler]] = OrderedDict()
         self.done: queue.Queue[Finished] = queue.Queue()
@@ -219,7 +221,7 @@ class GenerationWorker:
         if hit is not None and hit[0] is gen:
             self._fast.move_to_end(id(gen))
             return hit[1]
-        fast = FastSampler(gen, log=self.log)
+        fast = FastSampler(gen, bf16=self.graph_bf16, log=self.log)
         self._fast[id(gen)] = (gen, fast)
         while len(self._fast) > FAST_SAMPLERS:
             self._fast.popitem(last=False)

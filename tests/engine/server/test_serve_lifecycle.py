@@ -44,6 +44,12 @@ def test_non_loopback_bind_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # refused before touching anything
 
 
+def test_unknown_graph_dtype_names_the_valid_ones(tmp_path: Path) -> None:
+    proc = launch(tmp_path / "data", "--cpu", "--graph-dtype", "fp8")
+    assert proc.wait(60) == 2
+    assert "--graph-dtype 'fp8': valid: bf16, fp32" in "\n".join(proc.lines)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_gpu_without_cuda_says_so(tmp_path: Path) -> None:
     proc = launch(tmp_path / "data", "--gpu", "0")
