@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from easytune_engine.finetune.distributed import init_from_env
     from easytune_engine.finetune.methods import MethodConfig
     from easytune_engine.finetune.run import run_finetune
-    from easytune_engine.finetune.trainer import FinetuneConfig, Finetuner, PromptPool
+    from easytune_engine.finetune.trainer import FinetuneConfig, Finetuner, PromptPool, default_lr
     from easytune_engine.models.pipeline import MotionGenerator
     from easytune_engine.reward.model import load_reward_model
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         method=method,
         trajectories=args.steps,
         batch_size=args.batch,
-        lr=args.lr,
+        lr=default_lr(args.lora) if args.lr is None else args.lr,
         steps=args.sampling_steps,
         guidance=args.guidance,
         lora_rank=args.lora,
@@ -131,7 +131,9 @@ def add_commands(sub) -> None:
     p.add_argument("--method", default="easytune", choices=METHODS)
     p.add_argument("--steps", type=int, default=50, help="sampled trajectories (default 50)")
     p.add_argument("--batch", type=int, default=8, help="prompts per trajectory (default 8)")
-    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument(
+        "--lr", type=float, help="learning rate (default 1e-5; 3e-4 with --lora, as measured)"
+    )
     p.add_argument("--window", type=int, default=10, help="easytune: trained last steps (0 = all)")
     p.add_argument("--k", type=int, default=10, help="draft: last K steps; drtune: trained steps")
     p.add_argument("--reward", default="x0", choices=("x0", "noisy"))

@@ -73,7 +73,7 @@ class JobWork:
     def finetune(self, job: Job, hooks: JobHooks, store: Store, book: CheckpointBook) -> JobOutcome:
         from ..finetune.methods import MethodConfig
         from ..finetune.run import run_finetune
-        from ..finetune.trainer import FinetuneConfig, Finetuner, PromptPool
+        from ..finetune.trainer import FinetuneConfig, Finetuner, PromptPool, default_lr
 
         p = job.params
         served = self.registry.get(p.backbone)
@@ -89,6 +89,7 @@ class JobWork:
             trajectories=p.budget,
             batch_size=FINETUNE_BATCH,
             lora_rank=p.lora_rank,
+            lr=default_lr(p.lora_rank),
             seed=p.seed,
         )
         tuner = Finetuner(gen, self._active_reward(book), config, pool)

@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 from serve_helpers import Engine, start_engine
 
+from easytune_engine.checkpoint import load_checkpoint
+from easytune_engine.finetune import lora
+from easytune_engine.finetune.trainer import LR_LORA
 from easytune_protocol import ErrorCode, RemoteError
 from easytune_protocol.catalogue import FINAL_JOB_STATES
 from easytune_protocol.client import EngineClient
@@ -163,6 +166,8 @@ def test_lora_job_makes_an_adapter_that_generate_applies(engine: Engine) -> None
         assert done["state"] == "finished", done
         (path,) = (engine.data_dir / "jobs" / job["job_id"]).glob("adapter.safetensors")
         assert path.stat().st_size < 1_000_000  # only the low-rank factors
+        recorded = load_checkpoint(path, lora.KIND).extra["finetune"]
+        assert recorded["lora_rank"] == 4 and recorded["lr"] == LR_LORA  # adapters' measured rate
         model = client.request("list_models")["models"][0]
         assert "turn-lora" in model["adapters"]
         base = client.request("generate", GEN)
