@@ -11,16 +11,29 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from easytune_engine.finetune.distributed import World
 
 
 def run(args: argparse.Namespace) -> int:
+    from easytune_engine.finetune.distributed import init_from_env, leave
+
+    world = init_from_env()  # under torchrun: one process per rank, the batch split between them
+    try:
+        return _run(args, world)
+    finally:
+        leave(world)
+
+
+def _run(args: argparse.Namespace, world: World) -> int:
     import torch
 
     from easytune_engine.data.corpus.build import ensure_corpus
     from easytune_engine.eval.backbone import evaluate_backbone
     from easytune_engine.eval.cli import default_evaluator
     from easytune_engine.eval.evaluator import load_evaluator
-    from easytune_engine.finetune.distributed import init_from_env
     from easytune_engine.finetune.methods import MethodConfig
     from easytune_engine.finetune.run import run_finetune
     from easytune_engine.finetune.trainer import FinetuneConfig, Finetuner, PromptPool, default_lr
@@ -30,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-    world = init_from_env()  # under torchrun: one process per rank, the batch split between them
     method = MethodConfig(
         name=args.method, window=args.window, k=args.k, reward=args.reward, reward_scale=1.0
     )

@@ -68,3 +68,14 @@ def barrier(world: World) -> None:
     """Wait for every rank (no-op in a single process)."""
     if world.size > 1:
         dist.barrier()
+
+
+def leave(world: World) -> None:
+    """Wait for every rank, then leave the process group (no-op in a single process).
+
+    Exiting without this can race gloo's own threads at interpreter exit ("terminate called
+    without an active exception").
+    """
+    if world.size > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -51,6 +51,7 @@ def _worker(rank: int, store: str, method: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     try:
         torch.save(_tuned_weights(method), f"{out}.{rank}")
+        dist.barrier()  # both ranks done before gloo tears down (a race there aborted a rank once)
     finally:
         dist.destroy_process_group()
 
@@ -86,5 +87,6 @@ def _refuse_worker(rank: int, store: str) -> None:
         gen = MotionGenerator(MLD(_config(enc.width)).eval(), enc)
         with pytest.raises(ValueError, match="split evenly"):
             Finetuner(gen, load_reward_model(), FinetuneConfig(batch_size=3), POOL)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
