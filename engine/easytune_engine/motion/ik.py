@@ -112,6 +112,27 @@ _TWIST: dict[int, _Twist] = {
 }
 
 
+def _depth_levels() -> tuple[np.ndarray, ...]:
+    """Bones 1..21 grouped by their depth in the tree, root side first."""
+    depth = [0] * _J
+    for k in range(1, _J):
+        depth[k] = depth[_PARENTS[k]] + 1
+    return tuple(
+        np.array([k for k in range(1, _J) if depth[k] == d]) for d in range(1, max(depth) + 1)
+    )
+
+
+_LEVELS = _depth_levels()
+_PARENT_INDEX = np.array([max(p, 0) for p in _PARENTS])
+_REST_REF = np.array([_TWIST[k].rest_ref if k in _TWIST else (0.0, 0.0, 0.0) for k in range(_J)])
+_LIMIT = np.array(
+    [
+        _MEASURABLE_PLANE if k in _TWIST and _TWIST[k].kind == "plane" else _MEASURABLE_VEC
+        for k in range(_J)
+    ]
+)
+
+
 @dataclass(frozen=True, eq=False)
 class RestSkeleton:
     """The rest pose: offsets[k] is joint k relative to its parent, metres (offsets[0] = 0).
@@ -302,29 +323,33 @@ def inverse_kinematics_many(clips: Sequence[np.ndarray]) -> list[Pose]:
     y = _unit(y)
     frames[:, 0] = local[:, 0] = qfrom_matrix(np.stack([x, y, np.cross(x, y)], axis=-1))
 
-    for k in range(1, _J):
-        parent_inv = qinv(frames[:, _PARENTS[k]])  # (T, 4)
-        axis = _REST[k]
+    for level in _LEVELS:  # the bones of one depth of the tree at once: their parents are solved
+        parents = _PARENT_INDEX[level]
+        parent_inv = qinv(frames[:, parents])  # (T, n, 4)
+        axis = _REST[level]  # (n, 3)
         # Swing: shortest arc from the rest direction to the observed one, in the parent's frame.
-        swing = qbetween(
-            np.broadcast_to(axis, (num_frames, 3)), qrot(parent_inv, direction[:, k - 1])
-        )
-        twist = _TWIST[k]
-        if twist.kind == "none":
-            angle = np.zeros(num_frames)
-        else:
-            # The reference in the swung bone's rest coordinates, projected across the bone axis.
-            ref = qrot(qinv(swing), qrot(parent_inv, _reference(joints, twist, frames)))
-            rest_ref = np.array(twist.rest_ref)
+        observed = qrot(parent_inv, direction[:, level - 1])  # (T, n, 3)
+        swing = qbetween(np.broadcast_to(axis, observed.shape), observed)
+        angle = np.zeros((num_frames, len(level)))
+        twisted = [i for i, k in enumerate(level) if _TWIST[k].kind != "none"]
+        if twisted:
+            ks = level[twisted]
+            # The references in the swung bones' rest coordinates, projected across the bone axes.
+            world = np.stack([_reference(joints, _TWIST[k], frames) for k in ks], axis=1)
+            ref = qrot(qinv(swing[:, twisted]), qrot(parent_inv[:, twisted], world))  # (T, m, 3)
+            rest_ref = _REST_REF[ks]  # (m, 3)
             cos = _dot(ref, rest_ref)
-            sin = _dot(np.cross(rest_ref, ref), axis)
-            limit = _MEASURABLE_PLANE if twist.kind == "plane" else _MEASURABLE_VEC
-            phi, measurable = np.arctan2(sin, cos), np.hypot(cos, sin) >= limit
-            angle = np.concatenate(
-                [_fill_twist(phi[a:b], measurable[a:b]) for a, b in itertools.pairwise(bounds)]
-            )
-        local[:, k] = qmul(swing, qfrom_axis_angle(axis, angle))
-        frames[:, k] = qmul(frames[:, _PARENTS[k]], local[:, k])
+            sin = _dot(np.cross(rest_ref, ref), axis[twisted])
+            phi, measurable = np.arctan2(sin, cos), np.hypot(cos, sin) >= _LIMIT[ks]
+            for j, i in enumerate(twisted):
+                angle[:, i] = np.concatenate(
+                    [
+                        _fill_twist(phi[a:b, j], measurable[a:b, j])
+                        for a, b in itertools.pairwise(bounds)
+                    ]
+                )
+        local[:, level] = qmul(swing, qfrom_axis_angle(axis, angle))
+        frames[:, level] = qmul(frames[:, parents], local[:, level])
 
     poses = []
     for a, b in itertools.pairwise(bounds):
