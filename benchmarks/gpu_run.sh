@@ -24,7 +24,7 @@ export PYTHONPATH=$ROOT/engine:$ROOT/protocol:$ROOT/benchmarks
 export EASYTUNE_HOME=${EASYTUNE_HOME:-/tmp/ethome} PYTHONUNBUFFERED=1
 PY=${PY:-python3}
 END_S=${END_S:-555}  # the whole script should be done this many seconds after it starts
-WORKERS=${WORKERS:-6}
+WORKERS=${WORKERS:-0}  # > 0: batches drawn by worker processes instead of on the device
 PRESET=${PRESET:-large}  # tiny for a CPU dry run
 TRAIN=${TRAIN:-1}
 FT_ARGS=${FT_ARGS:-}
@@ -77,8 +77,10 @@ fi
 train() {  # name, minutes spec..., extra args after --
     local name=$1
     shift
+    local data=(--device-data)
+    [ "$WORKERS" -gt 0 ] && data=(--workers "$WORKERS")
     $PY -m easytune_engine train --backbone "$name" --preset "$PRESET" --device "$DEVICE" \
-        --workers "$WORKERS" --quiet --out "/tmp/runs/$name" "$@" >"$R/train_$name.log" 2>&1
+        "${data[@]}" --quiet --out "/tmp/runs/$name" "$@" >"$R/train_$name.log" 2>&1
     local rc=$?
     cp "/tmp/runs/$name/log.jsonl" "$R/train_$name.jsonl" 2>/dev/null
     stamp "train $name rc=$rc"

@@ -101,12 +101,13 @@ def train_backbone(
     workers: int = 0,
     steps: dict[str, int] | None = None,
     time_budget_s: dict[str, float] | None = None,
+    device_data: bool = False,
 ) -> Path:
     """Train (or resume) and write `<run_dir>/model.safetensors`; returns its path.
 
     `steps` overrides the preset's step count of the named stages; `time_budget_s` shortens the
     named stages to what fits that many seconds (see `run_stage`); the steps each stage really
-    ran are what the manifest records. `device` and `workers` as in `run_stage`.
+    ran are what the manifest records. `device`, `workers` and `device_data` as in `run_stage`.
     """
     p = get_preset(name, preset)
     order = STAGES[name]
@@ -170,6 +171,7 @@ def train_backbone(
             on_eval=evaluate,
             workers=workers,
             time_budget_s=(time_budget_s or {}).get(stage_name, 0.0),
+            device_data=device_data,
         )
         stage_cfg[stage_name] = stage.config  # the steps it really ran (a time budget fits them)
     model.eval()

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..data.humanml3d import Batch, HumanML3DSplit, sample_batch
+from .device_batches import DeviceBatches
 
 STATE_KIND = "training_state"
 
@@ -278,6 +279,7 @@ def run_stage(
     on_eval: Callable[[int], dict] | None = None,
     workers: int = 0,
     time_budget_s: float = 0.0,
+    device_data: bool = False,
 ) -> list[dict]:
     """Train one stage (resuming from `run_dir` when its saved state is of this stage).
 
@@ -286,7 +288,11 @@ def run_stage(
     from the single-process path's, which alone resumes draw for draw. `time_budget_s` > 0 shortens
     the stage to the steps that fit that many seconds, measured on its first steps; the number is
     written to `stage.config` (and so to the manifest) for runs that reproduce it.
+    `device_data` holds the whole split on the training device and draws the batches there
+    (`DeviceBatches`): the single-process path's exact batches, without the CPU in the way.
     """
+    if workers > 0 and device_data:
+        raise ValueError("draw batches either in worker processes or on the device, not both")
     c = stage.config
     run_dir.mkdir(parents=True, exist_ok=True)
     state_path = run_dir / "train_state.safetensors"
@@ -318,6 +324,7 @@ def run_stage(
     logs: dict[str, float] = {}
     device = next(stage.module.parameters()).device
     stream = iter(_batch_loader(split, c.batch_size, workers, [seed, _stage_key(stage), start]))
+    on_device = DeviceBatches(split, device) if device_data else None
     fit = _BudgetFit(time_budget_s, start) if time_budget_s else None
     step = start
     while step < c.steps:
@@ -328,7 +335,9 @@ def run_stage(
                 sys.stderr.write(f"\n[{stage.name}] {fitted} steps fit the time budget\n")
         for g in opt.param_groups:
             g["lr"] = lr_at(step, c)
-        if workers > 0:
+        if on_device is not None:
+            batch = on_device.draw(c.batch_size, rng)
+        elif workers > 0:
             batch = next(stream).to(device, non_blocking=True)
         else:
             batch = sample_batch(split, c.batch_size, rng, mean=split.mean, std=split.std)

@@ -302,3 +302,16 @@ def test_time_budget_fits_the_steps_and_records_them(split, cache, tmp_path: Pat
     assert 100 <= stage.config.steps < 5000
     assert history[-1]["step"] == stage.config.steps
     assert load_checkpoint(tmp_path / STATE, STATE_KIND).config["step"] == stage.config.steps
+
+
+def test_batches_drawn_on_the_device_give_the_single_process_run(split, cache, tmp_path: Path):
+    """The whole split held on the device draws the default path's batches: the same weights."""
+    default = _weights_after(split, cache, tmp_path / "a")
+    on_device = _weights_after(split, cache, tmp_path / "b", device_data=True)
+    assert all(torch.equal(default[k], on_device[k]) for k in default)
+
+
+def test_workers_and_device_batches_together_are_refused(split, cache, tmp_path: Path):
+    stage, net = make_stage(cache, steps=2)
+    with pytest.raises(ValueError, match="not both"):
+        run_stage(stage, net, split, cache, tmp_path, progress=False, workers=1, device_data=True)
