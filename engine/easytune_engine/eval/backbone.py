@@ -29,16 +29,23 @@ class TestPrompt:
     program_id: str
 
 
-def test_prompts(corpus: Path, samples: int, seed: int = 0) -> list[TestPrompt]:
-    """`samples` prompts from whole test clips with programs (fewer if the split is smaller)."""
+def test_prompts(
+    corpus: Path, samples: int, seed: int = 0, split_name: str = "test"
+) -> list[TestPrompt]:
+    """`samples` prompts from whole clips of a split (test) with programs (fewer if it is smaller).
+
+    Sampling settings (guidance, steps) are chosen on "val"; the figures reported are "test".
+    """
     from ..data.humanml3d import load_split
 
-    split = load_split(corpus, "test")
+    split = load_split(corpus, split_name)
     rng = np.random.default_rng(seed)
     whole = [s for s in split if s.id == s.clip_id and not s.mirrored]
     whole = [s for s in whole if (Path(corpus) / "programs" / f"{s.clip_id}.json").is_file()]
     if not whole:
-        raise ValueError(f"{corpus}: no whole test clips with programs/<id>.json to judge against")
+        raise ValueError(
+            f"{corpus}: no whole {split_name} clips with programs/<id>.json to judge against"
+        )
     order = rng.permutation(len(whole))[:samples]
     out = []
     for i in order:
@@ -94,19 +101,21 @@ def evaluate_backbone(
     seed: int = 0,
     mm_texts: int = 32,
     keep: Path | None = None,
+    split: str = "test",
     **sampling,
 ) -> Report:
-    """Generate for `samples` test prompts and judge them (FID against the real test split)."""
-    prompts = test_prompts(corpus, samples, seed)
+    """Generate for `samples` prompts of `split` and judge them (FID against that real split)."""
+    prompts = test_prompts(corpus, samples, seed, split)
     with tempfile.TemporaryDirectory(prefix="easytune-eval-") as tmp:
         out = Path(keep) if keep is not None else Path(tmp)
         generate_test_set(generator, prompts, out, seed=seed, mm_texts=mm_texts, **sampling)
-        report = evaluate_generated(evaluator, out, Path(corpus), repeats, seed)
+        report = evaluate_generated(evaluator, out, Path(corpus), repeats, seed, split)
     info = report.info | {
         "requested_samples": samples,  # fewer are judged when the test split is smaller
         "backbone": generator.backbone.kind,
         "checkpoint_sha256": getattr(generator.backbone, "checkpoint_sha256", None),
         "sampling": sampling or "backbone defaults",
+        "split": split,
         "motions_dir": str(keep) if keep is not None else None,
     }
     return Report(report.metrics, info)

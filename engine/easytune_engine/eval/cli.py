@@ -107,6 +107,7 @@ def _run_backbone(args: argparse.Namespace) -> int:
         seed=args.seed,
         mm_texts=args.mm_texts,
         keep=Path(args.keep) if args.keep else None,
+        split=args.split,
         **sampling,
     )
     out = report.as_json() | {"evaluator": str(args.evaluator or WEIGHTS)}
@@ -120,7 +121,12 @@ def add_commands(sub) -> None:
     """Register `eval` on the top-level subparsers."""
     p = sub.add_parser("eval", help="judge real or generated motions with the evaluator")
     p.add_argument("--motions", required=True, help="HumanML3D dir, generated-motions dir or model")
-    p.add_argument("--split", default="test", help="split of a HumanML3D dir (default test)")
+    p.add_argument(
+        "--split",
+        default="test",
+        help="split judged: of a HumanML3D dir, or the prompts and FID reference when judging a "
+        "backbone (default test; choose sampling settings on val)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object (table to stderr)")
     p.add_argument("--repeats", type=int, default=20, help="repetitions for the CIs (default 20)")
     p.add_argument("--evaluator", help="evaluator checkpoint (default: the shipped weights)")

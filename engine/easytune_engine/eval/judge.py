@@ -178,9 +178,14 @@ def _real_programs(root: Path, data) -> list[tuple[np.ndarray, object]]:
 
 
 def evaluate_generated(
-    model: Evaluator, root: Path, corpus: Path, repeats: int = 20, seed: int = 0
+    model: Evaluator,
+    root: Path,
+    corpus: Path,
+    repeats: int = 20,
+    seed: int = 0,
+    split: str = "test",
 ) -> Report:
-    """A generated-motions directory, FID against the real test split of `corpus`."""
+    """A generated-motions directory, FID against the real `split` (test) of `corpus`."""
     from easytune_engine.data.humanml3d import load_split
     from easytune_engine.motion.features import features_to_joints
 
@@ -189,7 +194,7 @@ def evaluate_generated(
     if len(motions) < 2:
         raise ValueError(f"{root}: need at least 2 motions to judge, got {len(motions)}")
     rng = np.random.default_rng(seed)
-    real = load_split(corpus, "test")
+    real = load_split(corpus, split)
     ref_feats, _ = draw_real(real, rng)
     ref_mu, ref_cov = M.gaussian(embed_features(model, ref_feats))
     tokens = [list(m.tokens) if m.tokens else prompt_tokens(m.text) for m in motions]

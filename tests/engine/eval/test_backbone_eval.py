@@ -104,3 +104,15 @@ def test_fewer_than_32_samples_is_refused(tiny_corpus: Path, tiny_evaluator: Pat
     assert main([*argv, "--evaluator", str(tiny_evaluator)]) == 2
     err = capsys.readouterr().err
     assert "--samples must be >= 32" in err and "got 8" in err
+
+
+def test_prompts_come_from_the_asked_split(tiny_corpus: Path):
+    """Sampling settings are chosen on val: its prompts are val clips, never test clips."""
+    from easytune_engine.eval.backbone import test_prompts
+
+    split_ids = {
+        name: set((tiny_corpus / f"{name}.txt").read_text().split()) for name in ("val", "test")
+    }
+    for name in ("val", "test"):
+        prompts = test_prompts(tiny_corpus, 8, seed=0, split_name=name)
+        assert prompts and {p.program_id for p in prompts} <= split_ids[name]
