@@ -123,7 +123,7 @@ class MethodRow:
     artifact: str | None = None  # the file a run writes: model.safetensors or adapter.safetensors
     artifact_bytes: int | None = None
     load_average: float | None = None  # 1-minute load average when the training ended
-    train_reward: float | None = None  # mean over the last quarter of trajectories
+    train_reward: float | None = None  # mean over the last quarter (at least 3) of trajectories
     seconds_per_update: float | None = None
     updates: int = 0
     peak_saved_bytes: int = 0
@@ -227,7 +227,8 @@ def train_method(
     row.seconds_to_target = seconds_to_target(row.curve, target)
     row.updates = tuner.updates
     row.seconds_per_update = round(sum(seconds) / max(tuner.updates, 1), 4)
-    row.train_reward = round(float(np.mean(rewards[-max(1, len(rewards) // 4) :])), 5)
+    tail = max(min(3, len(rewards)), len(rewards) // 4)  # one batch of prompts is noise
+    row.train_reward = round(float(np.mean(rewards[-tail:])), 5)
     row.peak_saved_bytes = meter.peak_bytes
     row.cuda_peak_bytes = meter.cuda_peak_bytes
     row.load_average = _load_average()
