@@ -41,15 +41,14 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from easytune_engine.data.corpus.build import default_corpus_dir
-from easytune_engine.finetune.compare import ALL_METHODS, method_spec
+from easytune_engine.finetune.compare import ALL_METHODS, steps_config
 from easytune_engine.finetune.memory import SavedTensorMeter
-from easytune_engine.finetune.trainer import FinetuneConfig, Finetuner, PromptPool
+from easytune_engine.finetune.trainer import Finetuner, PromptPool
 from easytune_engine.models.pipeline import MotionGenerator
 from easytune_engine.reward.model import load_reward_model
 from machine import machine
@@ -152,18 +151,8 @@ class Backbone:
 def _tuner(
     model: Backbone, name: str, steps: int, batch: int, trajectories: int, reward, pool
 ) -> Finetuner:
-    method, rank = method_spec(name)
-    if method.name == "draft" and method.k == 50:
-        method = replace(method, k=steps)  # DRaFT-T: the whole chain
-    cfg = FinetuneConfig(
-        method=method,
-        trajectories=trajectories,
-        batch_size=batch,
-        steps=steps,
-        lora_rank=rank,
-        seed=0,
-    )
-    gen = model.fresh(rank > 0)
+    cfg = steps_config(name, steps, batch, trajectories)
+    gen = model.fresh(cfg.lora_rank > 0)
     torch.manual_seed(0)  # LoRA's A is drawn from the global generator: the same in every cell
     return Finetuner(gen, reward, cfg, pool)
 

@@ -93,6 +93,24 @@ def method_spec(name: str) -> tuple[MethodConfig, int]:
     raise KeyError(f"unknown method {name!r}; known: {', '.join(ALL_METHODS)}")
 
 
+def steps_config(
+    name: str, steps: int, batch_size: int, trajectories: int = 1, seed: int = 0
+) -> FinetuneConfig:
+    """A row's fine-tuning settings at T = `steps` sampling steps; DRaFT-50 becomes DRaFT-T (the
+    whole chain), as the memory-against-T view measures it."""
+    method, rank = method_spec(name)
+    if method.name == "draft" and method.k == 50:
+        method = replace(method, k=steps)
+    return FinetuneConfig(
+        method=method,
+        trajectories=trajectories,
+        batch_size=batch_size,
+        steps=steps,
+        lora_rank=rank,
+        seed=seed,
+    )
+
+
 def _load_average() -> float | None:
     """The 1-minute load average (other jobs on the machine slow every timing down)."""
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
@@ -245,17 +263,7 @@ def memory_against_steps(c: CompareConfig, reward, pool: PromptPool) -> dict[str
             gen = _fresh(c.model)
             if gen.backbone.sampling.sampler == "lcm" and steps > 50:
                 continue
-            m, rank = method_spec(name)
-            if m.name == "draft" and m.k == 50:
-                m = replace(m, k=steps)  # DRaFT-T: the whole chain
-            cfg = FinetuneConfig(
-                method=m,
-                trajectories=1,
-                batch_size=c.memory_batch,
-                steps=steps,
-                lora_rank=rank,
-                seed=c.seed,
-            )
+            cfg = steps_config(name, steps, c.memory_batch, seed=c.seed)
             tuner = Finetuner(gen, reward, cfg, pool)
             exclude = list(gen.backbone.parameters()) + list(reward.parameters())
             with SavedTensorMeter(exclude=exclude, device=gen.device) as meter:

@@ -24,6 +24,7 @@ from ..models.base import Backbone
 from ..models.io import build_backbone, load_backbone, save_backbone
 from ..models.latent import LCM, MLD
 from ..text.encoder import load_text_encoder
+from .device_batches import DeviceBatches
 from .loop import STATE_KIND, Stage, TextCache, run_stage
 from .objectives import (
     ConsistencyDistillation,
@@ -107,7 +108,8 @@ def train_backbone(
 
     `steps` overrides the preset's step count of the named stages; `time_budget_s` shortens the
     named stages to what fits that many seconds (see `run_stage`); the steps each stage really
-    ran are what the manifest records. `device`, `workers` and `device_data` as in `run_stage`.
+    ran are what the manifest records. `device` and `workers` as in `run_stage`; `device_data`
+    holds the split on `device` once for all stages (`DeviceBatches`).
     """
     p = get_preset(name, preset)
     order = STAGES[name]
@@ -121,6 +123,7 @@ def train_backbone(
     encoder = load_text_encoder(device=device)
     p = replace(p, model=replace(p.model, text_dim=encoder.width))  # condition on this encoder
     cache = TextCache(encoder)
+    device_batches = DeviceBatches(split, device) if device_data else None
     torch.manual_seed(seed)
     distill = None
     if name == "lcm":
@@ -171,7 +174,7 @@ def train_backbone(
             on_eval=evaluate,
             workers=workers,
             time_budget_s=(time_budget_s or {}).get(stage_name, 0.0),
-            device_data=device_data,
+            device_batches=device_batches,
         )
         stage_cfg[stage_name] = stage.config  # the steps it really ran (a time budget fits them)
     model.eval()

@@ -229,16 +229,29 @@ class _RandomBatches(torch.utils.data.IterableDataset):
             yield sample_batch(split, self.batch_size, rng, mean=split.mean, std=split.std)
 
 
-def _batch_loader(split: HumanML3DSplit, batch_size: int, workers: int, seed: list[int]):
-    """Batches from `workers` processes, in a fixed round-robin order; [] when workers is 0."""
-    if workers <= 0:
-        return []
-    return torch.utils.data.DataLoader(
-        _RandomBatches(split, batch_size, seed),
-        batch_size=None,
-        num_workers=workers,
-        prefetch_factor=4,
-    )
+def _batch_source(
+    split: HumanML3DSplit,
+    batch_size: int,
+    rng: np.random.Generator,
+    device: torch.device,
+    workers: int,
+    device_batches: DeviceBatches | None,
+    seed: list[int],
+) -> Callable[[], Batch]:
+    """The stage's next batch, on `device`: drawn there, by `workers` processes (in a fixed
+    round-robin order, from their own streams `seed`), or here from `rng`."""
+    if device_batches is not None:
+        return lambda: device_batches.draw(batch_size, rng)
+    if workers > 0:
+        loader = torch.utils.data.DataLoader(
+            _RandomBatches(split, batch_size, seed),
+            batch_size=None,
+            num_workers=workers,
+            prefetch_factor=4,
+        )
+        stream = iter(loader)
+        return lambda: next(stream).to(device, non_blocking=True)
+    return lambda: sample_batch(split, batch_size, rng, mean=split.mean, std=split.std).to(device)
 
 
 class _BudgetFit:
@@ -279,7 +292,7 @@ def run_stage(
     on_eval: Callable[[int], dict] | None = None,
     workers: int = 0,
     time_budget_s: float = 0.0,
-    device_data: bool = False,
+    device_batches: DeviceBatches | None = None,
 ) -> list[dict]:
     """Train one stage (resuming from `run_dir` when its saved state is of this stage).
 
@@ -288,10 +301,10 @@ def run_stage(
     from the single-process path's, which alone resumes draw for draw. `time_budget_s` > 0 shortens
     the stage to the steps that fit that many seconds, measured on its first steps; the number is
     written to `stage.config` (and so to the manifest) for runs that reproduce it.
-    `device_data` holds the whole split on the training device and draws the batches there
-    (`DeviceBatches`): the single-process path's exact batches, without the CPU in the way.
+    `device_batches` (the split held on the training device) draws the single-process path's exact
+    batches there, without the CPU in the way.
     """
-    if workers > 0 and device_data:
+    if workers > 0 and device_batches is not None:
         raise ValueError("draw batches either in worker processes or on the device, not both")
     c = stage.config
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -323,8 +336,9 @@ def run_stage(
     t0 = time.time()
     logs: dict[str, float] = {}
     device = next(stage.module.parameters()).device
-    stream = iter(_batch_loader(split, c.batch_size, workers, [seed, _stage_key(stage), start]))
-    on_device = DeviceBatches(split, device) if device_data else None
+    next_batch = _batch_source(
+        split, c.batch_size, rng, device, workers, device_batches, [seed, _stage_key(stage), start]
+    )
     fit = _BudgetFit(time_budget_s, start) if time_budget_s else None
     step = start
     while step < c.steps:
@@ -335,13 +349,7 @@ def run_stage(
                 sys.stderr.write(f"\n[{stage.name}] {fitted} steps fit the time budget\n")
         for g in opt.param_groups:
             g["lr"] = lr_at(step, c)
-        if on_device is not None:
-            batch = on_device.draw(c.batch_size, rng)
-        elif workers > 0:
-            batch = next(stream).to(device, non_blocking=True)
-        else:
-            batch = sample_batch(split, c.batch_size, rng, mean=split.mean, std=split.std)
-            batch = batch.to(device)
+        batch = next_batch()
         loss, logs = stage.loss(batch, text_cache(batch.texts).to(device), step)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"[{stage.name}] loss became {loss.item()} at step {step}")

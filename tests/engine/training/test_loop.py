@@ -15,6 +15,7 @@ from easytune_engine import checkpoint as checkpoint_module
 from easytune_engine.checkpoint import CheckpointError, load_checkpoint
 from easytune_engine.data.humanml3d import HumanML3DSplit, load_split
 from easytune_engine.text.encoder import load_text_encoder
+from easytune_engine.training.device_batches import DeviceBatches
 from easytune_engine.training.loop import (
     STATE_KIND,
     Stage,
@@ -307,11 +308,20 @@ def test_time_budget_fits_the_steps_and_records_them(split, cache, tmp_path: Pat
 def test_batches_drawn_on_the_device_give_the_single_process_run(split, cache, tmp_path: Path):
     """The whole split held on the device draws the default path's batches: the same weights."""
     default = _weights_after(split, cache, tmp_path / "a")
-    on_device = _weights_after(split, cache, tmp_path / "b", device_data=True)
+    on_device = _weights_after(split, cache, tmp_path / "b", device_batches=DeviceBatches(split))
     assert all(torch.equal(default[k], on_device[k]) for k in default)
 
 
 def test_workers_and_device_batches_together_are_refused(split, cache, tmp_path: Path):
     stage, net = make_stage(cache, steps=2)
     with pytest.raises(ValueError, match="not both"):
-        run_stage(stage, net, split, cache, tmp_path, progress=False, workers=1, device_data=True)
+        run_stage(
+            stage,
+            net,
+            split,
+            cache,
+            tmp_path,
+            progress=False,
+            workers=1,
+            device_batches=DeviceBatches(split),
+        )
