@@ -139,8 +139,11 @@ class MLD(Backbone):
         mu, _ = self.vae.encode(features, lengths)
         return mu / self.latent_std
 
-    def decode(self, x0: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(x0 * self.latent_std, lengths)
+    def decode(
+        self, x0: torch.Tensor, lengths: torch.Tensor, frames: int | None = None
+    ) -> torch.Tensor:
+        """Scaled latent x0 -> (B, frames, 263) normalised features (frames: max(lengths))."""
+        return self.vae.decode(x0 * self.latent_std, lengths, frames)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
         return self.denoiser(x_t, t, cond)

@@ -92,10 +92,15 @@ class MotionVAE(nn.Module):
         mu, logvar = stats.chunk(2, dim=1)
         return mu, logvar.clamp(-20.0, 10.0)
 
-    def decode(self, z: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, L, d) latents -> (B, max(lengths), 263) normalised features, zero after lengths."""
+    def decode(
+        self, z: torch.Tensor, lengths: torch.Tensor, frames: int | None = None
+    ) -> torch.Tensor:
+        """(B, L, d) latents -> (B, frames, 263) normalised features, zero after lengths.
+
+        `frames` defaults to max(lengths); giving it (>= max(lengths)) avoids reading the lengths
+        back to the host, so the decoder can run inside a CUDA graph (models/fastpath.py)."""
         b = z.shape[0]
-        frames = int(lengths.max())
+        frames = int(lengths.max()) if frames is None else frames
         n = math.ceil(frames / DOWN)
         lat = self.from_latent(z) + self.latent_pos  # (B, L, W)
         seq = torch.cat([lat, self.queries[:n].expand(b, -1, -1)], dim=1)
