@@ -23,6 +23,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,33 @@ class Store:
         ]
         more = len(rows) > limit
         return page, (page[-1]["ranking_id"] if more and page else None), int(total)
+
+
+class ClipWriter:
+    """Durable clip commits on a thread of their own, with their own `Store`.
+
+        writer = ClipWriter(path)
+        done = writer.add(records)   # starts the commit, returns at once
+        ...                          # IK and reply encoding run meanwhile (the fsync frees the GIL)
+        done.result()                # the clips are on disk (or the commit's error is raised)
+
+    The generation worker overlaps a batch's commit with the work that needs only its features, and
+    sends no reply until `result()` returned. One commit runs at a time, in submission order.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-writer")
+        try:
+            self._store = self._pool.submit(Store, path).result()  # opened on its own thread
+        except BaseException:
+            self._pool.shutdown()
+            raise
+
+    def add(self, clips: Sequence[ClipRecord]) -> Future[None]:
+        """Start storing `clips` in one durable transaction."""
+        return self._pool.submit(self._store.add_clips, list(clips))
+
+    def close(self) -> None:
+        """Finish the commits already started, then close the connection."""
+        self._pool.submit(self._store.close).result()
+        self._pool.shutdown()

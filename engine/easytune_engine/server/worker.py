@@ -8,7 +8,8 @@
 The socket thread never runs the model: it validates a generate request, queues it and goes back
 to answering health, hello and rankings at once. The worker takes the oldest request together with
 the queued ones that can share its sampling call (`batching`), samples them, turns every candidate
-into a clip (joints, IK rotations, contacts), stores the clips durably, encodes each reply and
+into a clip (joints, IK rotations, contacts) while a second thread stores the clips durably
+(`ClipWriter`: the fsync overlaps the IK), encodes each reply and
 hands it back through a queue, waking the socket thread with one byte on an inproc PUSH socket
 (ZeroMQ sockets are not shared between threads).
 """
@@ -36,7 +37,7 @@ from .batching import GenerateJob, sample_batch, take_batch
 from .checkpoints import CheckpointBook
 from .models import ModelRegistry
 from .motion import clip_arrays_many
-from .store import ClipRecord, Store
+from .store import ClipRecord, ClipWriter, Store
 
 FAST_SAMPLERS = 4  # weights (active, adapters) whose captured graphs are kept
 
@@ -143,6 +144,7 @@ class GenerationWorker:
 
     def _run(self) -> None:
         store = Store(self.store_path)
+        writer = ClipWriter(self.store_path)
         book = CheckpointBook(store, self.data_dir)
         self._wake = self.context.socket(zmq.PUSH)
         self._wake.setsockopt(zmq.LINGER, 0)
@@ -150,14 +152,17 @@ class GenerationWorker:
         try:
             while (batch := self._next_batch()) is not None:
                 try:
-                    self._run_batch(store, book, batch)
+                    self._run_batch(writer, book, batch)
                 finally:
                     self.running = 0
         finally:
+            writer.close()
             store.close()
             self._wake.close(linger=0)
 
-    def _run_batch(self, store: Store, book: CheckpointBook, batch: Sequence[GenerateJob]) -> None:
+    def _run_batch(
+        self, writer: ClipWriter, book: CheckpointBook, batch: Sequence[GenerateJob]
+    ) -> None:
         t0 = time.perf_counter()
         try:
             gen = self._weights(book, batch[0])
@@ -172,6 +177,10 @@ class GenerationWorker:
                 self._put(job, self._error(job, err), "error", err, len(batch))
             return
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        # Every candidate's clip is stored in one durable commit on the writer's thread while the
+        # joints, IK and replies are computed here; no reply leaves before the commit returned.
+        records = [self._records(job, feats) for job, feats in zip(batch, features, strict=True)]
+        stored = writer.add([r for recs in records for r in recs])
         try:  # joints and IK of every candidate of the batch in one pass
             arrays = iter(clip_arrays_many([f for feats in features for f in feats]))
         except Exception as exc:
@@ -179,30 +188,29 @@ class GenerationWorker:
             for job in batch:
                 self._put(job, self._error(job, err), "error", err, len(batch))
             return
-        ready: list[tuple[GenerateJob, dict[str, Any]]] = []
-        records: list[ClipRecord] = []
-        for job, feats in zip(batch, features, strict=True):
-            mine = [next(arrays) for _ in feats]
+        ready: list[tuple[GenerateJob, list[Any]]] = []
+        for job, recs in zip(batch, records, strict=True):
+            mine = [next(arrays) for _ in recs]
             try:
-                body, recs = self._reply_body(job, feats, mine, elapsed_ms)
-                ready.append((job, body))
-                records += recs
+                body = self._reply_body(job, recs, mine, elapsed_ms)
             except ProtocolError as exc:
                 self._put(job, self._error(job, exc), "error", exc, len(batch))
-        try:
-            store.add_clips(records)  # one durable commit for the batch, before any reply leaves
-        except Exception as exc:
-            err = ProtocolError(ErrorCode.INTERNAL, f"storing the clips failed: {exc}")
-            for job, _ in ready:
-                self._put(job, self._error(job, err), "error", err, len(batch))
-            return
-        for job, body in ready:
+                continue
             try:
                 frames = encode(reply(job.header, body, engine_session=self.engine_session))
             except ProtocolError as exc:  # the engine built a bad reply: say so instead
                 err = ProtocolError(ErrorCode.INTERNAL, f"the engine's reply was invalid: {exc}")
                 self._put(job, self._error(job, err), "error", err, len(batch))
                 continue
+            ready.append((job, frames))
+        try:
+            stored.result()
+        except Exception as exc:
+            err = ProtocolError(ErrorCode.INTERNAL, f"storing the clips failed: {exc}")
+            for job, _ in ready:
+                self._put(job, self._error(job, err), "error", err, len(batch))
+            return
+        for job, frames in ready:
             self._put(job, frames, "ok", None, len(batch))
 
     def _weights(self, book: CheckpointBook, job: GenerateJob) -> MotionGenerator:
@@ -237,29 +245,32 @@ class GenerationWorker:
         msg = error_reply(err, engine_session=self.engine_session, req=job.header, status=status)
         return encode(msg)  # type: ignore[arg-type]
 
+    def _records(self, job: GenerateJob, features: list[np.ndarray]) -> list[ClipRecord]:
+        """The stored records of a request's candidates, each with its new clip id."""
+        b, opts, m = job.body, job.options, job.model
+        how = (m.name, m.kind, job.weights_sha256, job.seed)
+        after = (opts.sampler, opts.steps, opts.guidance, self.engine_session)
+        return [
+            ClipRecord(f"clip-{new_id()}", b["prompt"], feats, *how, k, *after)
+            for k, feats in enumerate(features)
+        ]
+
     def _reply_body(
         self,
         job: GenerateJob,
-        features: list[np.ndarray],
+        records: list[ClipRecord],
         arrays_of: list[dict[str, np.ndarray] | ValueError],
         elapsed_ms: float,
-    ) -> tuple[dict[str, Any], list[ClipRecord]]:
-        """The reply body of one request and the clip records to store before it leaves."""
-        b, opts, model = job.body, job.options, job.model
-        clips, records = [], []
-        for k, (feats, arrays) in enumerate(zip(features, arrays_of, strict=True)):
-            clip_id = f"clip-{new_id()}"
+    ) -> dict[str, Any]:
+        """The reply body of one request, from its candidates' records and clip arrays."""
+        clips = []
+        for k, (rec, arrays) in enumerate(zip(records, arrays_of, strict=True)):
             if isinstance(arrays, ValueError):
                 raise ProtocolError(
                     ErrorCode.INTERNAL, f"candidate {k}: no skeleton pose for the motion ({arrays})"
                 )
-            clips.append({"clip_id": clip_id, "frames": int(feats.shape[0]), **arrays})
-            records.append(
-                ClipRecord(
-                    clip_id, b["prompt"], feats, model.name, model.kind, job.weights_sha256,
-                    job.seed, k, opts.sampler, opts.steps, opts.guidance, self.engine_session,
-                )
-            )  # fmt: skip
+            clips.append({"clip_id": rec.clip_id, "frames": int(rec.features.shape[0]), **arrays})
+        opts = job.options
         body = {
             "clips": clips,
             "fps": FPS,
@@ -267,11 +278,11 @@ class GenerationWorker:
             "sampler": opts.sampler,
             "steps": opts.steps,
             "guidance": float(opts.guidance),
-            "backbone": model.name,
+            "backbone": job.model.name,
             "elapsed_ms": elapsed_ms,
         }
         if job.checkpoint is not None:
             body["checkpoint"] = job.checkpoint
-        if b.get("adapter") is not None:
-            body["adapter"] = b["adapter"]
-        return body, records
+        if job.body.get("adapter") is not None:
+            body["adapter"] = job.body["adapter"]
+        return body

@@ -11,7 +11,7 @@ import pytest
 from easytune_engine.reward.rankings import read_preference_pairs
 from easytune_engine.server.config import ServeError
 from easytune_engine.server.datadir import DataDirLock
-from easytune_engine.server.store import ClipRecord, Store, body_digest
+from easytune_engine.server.store import ClipRecord, ClipWriter, Store, body_digest
 from easytune_protocol import ErrorCode, ProtocolError
 
 PROMPT = "a person kicks"
@@ -84,3 +84,37 @@ def test_the_data_dir_lock_names_its_holder(tmp_path: Path) -> None:
         DataDirLock(tmp_path)
     lock.release()
     DataDirLock(tmp_path).release()  # free again
+
+
+def test_the_clip_writer_commits_off_thread_and_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "engine.sqlite"
+    writer = ClipWriter(path)
+    try:
+        first = writer.add([clip("w1"), clip("w2")])
+        second = writer.add([clip("w3", frames=5)])
+        assert first.result() is None and second.result() is None
+        reader = Store(path)  # another connection sees both commits, features exact
+        got = reader.clip_features(["w1", "w2", "w3"])
+        reader.close()
+        assert set(got) == {"w1", "w2", "w3"}
+        np.testing.assert_array_equal(got["w3"][1], clip("w3", frames=5).features)
+        # A commit that fails (a clip id stored already) raises from result() and stores nothing.
+        failed = writer.add([clip("w4"), clip("w1")])
+        with pytest.raises(Exception, match="UNIQUE"):
+            failed.result()
+        reader = Store(path)
+        assert set(reader.clip_features(["w4"])) == set()
+        reader.close()
+    finally:
+        writer.close()
+
+
+def test_closing_the_clip_writer_finishes_the_commits_started(tmp_path: Path) -> None:
+    path = tmp_path / "engine.sqlite"
+    writer = ClipWriter(path)
+    pending = [writer.add([clip(f"c{i}")]) for i in range(5)]
+    writer.close()
+    assert all(p.done() for p in pending)
+    reader = Store(path)
+    assert len(reader.clip_features([f"c{i}" for i in range(5)])) == 5
+    reader.close()
