@@ -4,7 +4,8 @@
 #     OUT=/tmp/gpu bash benchmarks/gpu_run.sh
 #
 # 1. the generation fast path against the eager loop (benchmarks/gpu_check.py), on an idle GPU,
-#    while the built-in corpus is built on the other CPU cores;
+#    while the built-in corpus is built on the other CPU cores; then fp32 graphs, whose motion
+#    must equal the eager path's (the same-motion check);
 # 2. fine-tuning memory against T and seconds per update for every method (finetune_gpu.py);
 # 3. the `large` training preset of every backbone, cut to fit the time left (--fit-minutes; the
 #    steps each stage ran are recorded in its manifest): MDM in one process, VAE -> MLD denoiser
@@ -48,9 +49,13 @@ fi
 $PIN_REST $PY -m easytune_engine data build >"$R/corpus.log" 2>&1 &
 CORPUS=$!
 stamp "gpu_check"
-$PIN_TWO timeout 100 $PY benchmarks/gpu_check.py --device "$DEVICE" --repeats 10 \
+$PIN_TWO timeout 150 $PY benchmarks/gpu_check.py --device "$DEVICE" --repeats 10 \
     --out "$R/gpu_check.json" >"$R/gpu_check.log" 2>&1
 stamp "gpu_check rc=$?"
+# the same-motion check: fp32 graphs against the eager fp32 loop (joint differences ~0)
+$PIN_TWO timeout 80 $PY benchmarks/gpu_check.py --device "$DEVICE" --repeats 5 --graph-dtype fp32 \
+    --backbones lcm mld --out "$R/gpu_check_fp32.json" >"$R/gpu_check_fp32.log" 2>&1
+stamp "gpu_check fp32 rc=$?"
 pack
 wait $CORPUS
 stamp "corpus rc=$?"
