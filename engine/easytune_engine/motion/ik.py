@@ -34,6 +34,14 @@ swing-only frame) is interpolated in time between the nearest frames where it wa
 twist does not jump when the limb bends again, and a bent knee or elbow is an exact hinge.
 The local rotations are made sign-continuous over time.
 
+The solver is vectorised over all frames (and clips), time on the last axis, and solves the bones
+one depth of the tree at a time (their parents' frames are then known). It keeps each bone's world
+frame as the images of its basis (r, b, a): the twist's rest reference r, b = a x r and the rest
+direction a. The rest directions are axis-aligned, so a parent's frame applied to a child's r, b,
+a is a signed pick of the parent's three, and the swing and twist reduce to a few products with
+them; the local quaternions of all bones are assembled at once at the end. It matches the
+original per-bone quaternion solver (tests/engine/motion/ik_reference.py) to ~1e-15.
+
 Usage:
     rest = RestSkeleton.from_joints(joints)  # joints: (T, 22, 3) metres, Y up; median bone lengths
     pose = inverse_kinematics(joints)        # pose.local_rotations: (T, 22, 4) (w, x, y, z)
@@ -49,15 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from easytune_engine.motion import skeleton
-from easytune_engine.motion.quaternion import (
-    qbetween,
-    qcontinuity,
-    qfrom_axis_angle,
-    qfrom_matrix,
-    qinv,
-    qmul,
-    qrot,
-)
+from easytune_engine.motion.quaternion import qmul, qrot
 
 _J = skeleton.NUM_JOINTS  # 22
 _PARENTS = skeleton.PARENTS
@@ -112,25 +112,73 @@ _TWIST: dict[int, _Twist] = {
 }
 
 
-def _depth_levels() -> tuple[np.ndarray, ...]:
-    """Bones 1..21 grouped by their depth in the tree, root side first."""
+# The solver's tables. Bone k's basis _BASIS[k] (3, 3) has rows (r, b, a): its rest direction a,
+# its twist's rest reference r (any axis across a if it has no twist) and b = a x r (the root's
+# is the identity). The rest directions are axis-aligned, so each basis is a signed permutation.
+# The solver keeps each bone's world frame as frames[:, k] = (G_k r, G_k b, G_k a) (3, 3, T), so
+# G_parent applied to a child's r, b or a is one of the parent's three or its negative.
+_BASIS = np.tile(np.eye(3), (_J, 1, 1))
+_FLIP_AXIS = np.zeros((2, _J, 1))  # see below: qbetween's half-turn axis (along r, along b)
+for _k in range(1, _J):
+    _a = _REST[_k]
+    _r = np.eye(3)[np.argmin(_a * _a)] if _TWIST[_k].kind == "none" else _TWIST[_k].rest_ref
+    _BASIS[_k] = _r, np.cross(_a, _r), _a
+    _FLIP_AXIS[:, _k, 0] = _BASIS[_k, :2] @ np.cross(_a, np.eye(3)[np.argmin(_a * _a)])
+del _k, _a, _r
+_PARENT_INDEX = np.array([max(p, 0) for p in _PARENTS])
+_IN_PARENT = np.einsum("kic,kjc->kij", _BASIS, _BASIS[_PARENT_INDEX])  # child basis in parent's
+_TWISTED = np.array([k > 0 and _TWIST[k].kind != "none" for k in range(_J)])
+_PLANE = np.array([k > 0 and _TWIST[k].kind == "plane" for k in range(_J)])
+# Squared length across the bone from which a twist is measurable (zero if the bone has none).
+_LIMIT2 = np.where(_PLANE, _MEASURABLE_PLANE**2, _MEASURABLE_VEC**2) * _TWISTED
+# The joint-only references: per kind its bones, and (from, to) of the joint pairs whose
+# directions they use: vec (a, b); mix (a, b), (c, d); plane (a, b), (b, c).
+_KINDS = ("vec", "mix", "plane", "chest")
+_PAIR_SLICES = [("vec", slice(0, 2)), ("mix", slice(0, 2)), ("mix", slice(2, 4))]
+_PAIR_SLICES += [("plane", slice(0, 2)), ("plane", slice(1, 3))]
+_KIND = {kind: [k for k in range(1, _J) if _TWIST[k].kind == kind] for kind in _KINDS}
+_PAIRS = np.array(
+    [_TWIST[k].joints[s] for kind, s in _PAIR_SLICES for k in _KIND[kind]]
+).T  # (2, pairs)
+_SPINE = _TWIST[_KIND["chest"][0]].joints[0]  # the chest's reference: this bone's forward axis
+_SPINE_Z = int(np.abs(_BASIS[_SPINE, :, 2]).argmax()), float(_BASIS[_SPINE, :, 2].sum())
+# The local quaternions are solved in basis coordinates (w, r, b, a): (w, x, y, z) = this @ them.
+_TO_XYZ = np.zeros((_J, 4, 4))
+_TO_XYZ[:, 0, 0] = 1.0
+_TO_XYZ[:, 1:, 1:] = _BASIS.transpose(0, 2, 1)
+# Shepperd's method: row i of 4 q q_i as indices into (4 q^2, then off-diagonal differences and
+# sums); those of a (3, 3) matrix stored by columns, flat, are [0] + [2] * [1].
+_SHEPPERD = np.array([[0, 4, 5, 6], [4, 1, 7, 8], [5, 7, 2, 9], [6, 8, 9, 3]])
+_DIAGONAL = np.array([0, 4, 8])
+_OFF_DIAGONAL = (
+    np.array([5, 6, 1, 1, 6, 5]),
+    np.array([7, 2, 3, 3, 2, 7]),
+    np.array([[-1.0], [-1.0], [-1.0], [1.0], [1.0], [1.0]]),
+)
+
+
+def _depth_levels() -> list[tuple[int, int, np.ndarray, np.ndarray, list[int], bool]]:
+    """Bones 1..21 grouped by their depth in the tree, root side first: the range lo..hi-1 (the
+    joints are numbered breadth first); where in frames (as (3 * 22, 3, T)) their parents' G r,
+    G b, G a for their r, b, a are (3 n,), and the signs (3, n, 1, 1); those of them whose twist
+    reference is the chest's; whether they are all swing-only without children (then only their
+    swing is needed)."""
     depth = [0] * _J
     for k in range(1, _J):
         depth[k] = depth[_PARENTS[k]] + 1
-    return tuple(
-        np.array([k for k in range(1, _J) if depth[k] == d]) for d in range(1, max(depth) + 1)
-    )
+    levels = []
+    for d in range(1, max(depth) + 1):
+        ks = [k for k in range(1, _J) if depth[k] == d]
+        assert ks == list(range(ks[0], ks[-1] + 1))
+        select = np.abs(_IN_PARENT[ks]).argmax(axis=-1).T * _J + _PARENT_INDEX[ks]  # (3, n)
+        sign = _IN_PARENT[ks].sum(axis=-1).T[..., None, None]
+        chest = [k for k in ks if k in _KIND["chest"]]
+        ends = not _TWISTED[ks].any() and not set(ks) & set(_PARENTS)
+        levels.append((ks[0], ks[-1] + 1, select.ravel(), sign, chest, ends))
+    return levels
 
 
 _LEVELS = _depth_levels()
-_PARENT_INDEX = np.array([max(p, 0) for p in _PARENTS])
-_REST_REF = np.array([_TWIST[k].rest_ref if k in _TWIST else (0.0, 0.0, 0.0) for k in range(_J)])
-_LIMIT = np.array(
-    [
-        _MEASURABLE_PLANE if k in _TWIST and _TWIST[k].kind == "plane" else _MEASURABLE_VEC
-        for k in range(_J)
-    ]
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,8 +249,9 @@ class Pose:
                 f"local_rotations must have shape (T, {_J}, 4) with T = {root.shape[0]} "
                 f"(from root_translation), got {rot.shape}"
             )
-        if not (np.all(np.isfinite(root)) and np.all(np.isfinite(rot))):
-            raise ValueError("pose contains NaN or inf")
+        if not np.isfinite(root.sum() + rot.sum()):  # else all are finite; but a sum can overflow
+            if not (np.isfinite(root).all() and np.isfinite(rot).all()):
+                raise ValueError("pose contains NaN or inf")
         object.__setattr__(self, "root_translation", root)
         object.__setattr__(self, "local_rotations", rot)
 
@@ -216,9 +265,11 @@ def _check_joints(joints: np.ndarray) -> np.ndarray:
     joints = np.asarray(joints)
     if joints.ndim != 3 or joints.shape[1:] != (_J, 3) or joints.shape[0] < 1:
         raise ValueError(f"joints must have shape (T, {_J}, 3) with T >= 1, got {joints.shape}")
-    if not np.issubdtype(joints.dtype, np.number):
+    if joints.dtype.kind not in "iufc":  # np.number
         raise ValueError(f"joints must be numeric, got dtype {joints.dtype}")
     joints = joints.astype(np.float64, copy=False)
+    if np.isfinite(joints.sum()):  # then every value is finite
+        return joints
     bad = ~np.isfinite(joints).all(axis=-1)  # (T, 22)
     if bad.any():
         t, j = np.argwhere(bad)[0]
@@ -229,49 +280,61 @@ def _check_joints(joints: np.ndarray) -> np.ndarray:
     return joints
 
 
+def _length(v: np.ndarray) -> np.ndarray:
+    """Lengths (..., T) of vectors (..., 3, T)."""
+    return np.sqrt((v * v).sum(axis=-2))
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    """Vectors (..., 3, T) scaled to unit length."""
+    return v * (1.0 / np.maximum(_length(v), 1e-12))[..., None, :]
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=-1)
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross products (..., 3, T) of vectors (..., 3, T)."""
+    i, j = [1, 2, 0], [2, 0, 1]
+    return a[..., i, :] * b[..., j, :] - a[..., j, :] * b[..., i, :]
 
 
-def _fill_twist(phi: np.ndarray, measurable: np.ndarray) -> np.ndarray:
-    """Twist angles (T,) with the unmeasurable frames filled in.
+def _fill_twist(
+    phi: np.ndarray, measurable: np.ndarray, start: np.ndarray | int, end: np.ndarray | int
+) -> np.ndarray:
+    """Twist angles (n, T) with the unmeasurable frames filled in, within each clip (frame t's
+    clip is frames start[t]:end[t]).
 
     Measurable frames keep their angle. The others take the angle interpolated in time between
     the nearest measurable frames before and after (the twist is invisible while a limb is
     straight, so its change is spread over the gap rather than jumping when the limb bends
     again), or the nearest one's at the ends of the clip; zero if no frame is measurable.
     """
-    if measurable.all():
-        return phi
-    if not measurable.any():
-        return np.zeros_like(phi)  # zero twist relative to the swing-only frame
-    frames = np.arange(len(phi))
-    prev = np.maximum.accumulate(np.where(measurable, frames, -1))
-    next_ = np.minimum.accumulate(np.where(measurable, frames, len(phi))[::-1])[::-1]
-    prev = np.where(prev < 0, next_, prev)
-    next_ = np.where(next_ >= len(phi), prev, next_)
-    step = (phi[next_] - phi[prev] + np.pi) % (2 * np.pi) - np.pi  # the short way round
-    return phi[prev] + (frames - prev) / np.maximum(next_ - prev, 1) * step
+    n, num_frames = phi.shape
+    frames = np.arange(num_frames)
+    prev = np.maximum.accumulate(np.where(measurable, frames, -1), axis=1)
+    next_ = np.minimum.accumulate(np.where(measurable, frames, num_frames)[:, ::-1], axis=1)
+    next_ = next_[:, ::-1]
+    has_prev, has_next = prev >= start, next_ < end
+    prev = np.where(has_prev, prev, np.where(has_next, next_, num_frames))  # num_frames: none
+    next_ = np.where(has_next, next_, prev)
+    padded = np.concatenate([phi, np.zeros((n, 1))], axis=1)  # (n, T + 1): zero twist if none
+    rows = np.arange(n)[:, None]
+    at_prev, at_next = padded[rows, prev], padded[rows, next_]
+    step = (at_next - at_prev + np.pi) % (2 * np.pi) - np.pi  # the short way round
+    return at_prev + (frames - prev) / np.maximum(next_ - prev, 1) * step
 
 
-def _reference(joints: np.ndarray, twist: _Twist, frames: np.ndarray) -> np.ndarray:
-    """World reference vector (T, 3) of a bone's twist; plane normals have length sin(bend)."""
-    if twist.kind == "vec":
-        a, b = twist.joints
-        return _unit(joints[:, b] - joints[:, a])
-    if twist.kind == "mix":
-        a, b, c, d = twist.joints
-        return _unit(_unit(joints[:, b] - joints[:, a]) + _unit(joints[:, d] - joints[:, c]))
-    if twist.kind == "plane":
-        a, b, c = twist.joints
-        return np.cross(_unit(joints[:, b] - joints[:, a]), _unit(joints[:, c] - joints[:, b]))
-    if twist.kind == "chest":
-        return qrot(frames[:, twist.joints[0]], np.array(_Z))
-    raise AssertionError(twist.kind)
+def _quaternion(frame: np.ndarray) -> np.ndarray:
+    """Unit quaternions (4, T) of rotation matrices given by their columns (3, 3, T), by
+    Shepperd's method (each frame uses the formula with the largest denominator)."""
+    m = frame.reshape(9, -1)  # m[3 j + i] = M[i, j]
+    entries = np.empty((m.shape[1], 10))  # 4 (w^2, x^2, y^2, z^2), then the rest of 4 q q_i
+    diagonal = m[_DIAGONAL].T  # (T, 3)
+    entries[:, 0] = diagonal.sum(axis=1)
+    entries[:, 1:4] = 2.0 * diagonal - entries[:, :1]
+    entries[:, :4] += 1.0
+    entries[:, 4:] = (m[_OFF_DIAGONAL[0]] + _OFF_DIAGONAL[2] * m[_OFF_DIAGONAL[1]]).T
+    rows = _SHEPPERD[np.argmax(entries[:, :4], axis=1)]  # (T, 4): 4 q q_i, i the largest
+    q = entries[np.arange(m.shape[1])[:, None], rows].T
+    return q / _length(q)
 
 
 def inverse_kinematics(joints: np.ndarray) -> Pose:
@@ -293,70 +356,130 @@ def inverse_kinematics_many(clips: Sequence[np.ndarray]) -> list[Pose]:
     if len(clips) == 0:
         return []
     checked = [_check_joints(j) for j in clips]
-    bounds = np.cumsum([0] + [len(j) for j in checked])  # clip i: frames bounds[i]:bounds[i+1]
+    sizes = [len(j) for j in checked]
+    bounds = [0, *itertools.accumulate(sizes)]  # clip i: frames bounds[i]:bounds[i+1]
     joints = np.concatenate(checked) if len(checked) > 1 else checked[0]
-    num_frames = joints.shape[0]
+    num_frames = bounds[-1]
+    start, end = 0, num_frames  # each frame's clip: start[t]:end[t]
+    if len(checked) > 1:
+        start, end = np.repeat(bounds[:-1], sizes), np.repeat(bounds[1:], sizes)
 
     def where(t: int) -> str:
         i = int(np.searchsorted(bounds, t, side="right")) - 1
         return f"frame {t - bounds[i]}" + (f" of clip {i}" if len(checked) > 1 else "")
 
-    bones = joints[:, 1:] - joints[:, list(_PARENTS[1:])]  # (T, 21, 3)
-    lengths = np.linalg.norm(bones, axis=-1)
-    if np.any(lengths < _MIN_BONE):
-        t, k = np.argwhere(lengths < _MIN_BONE)[0]
+    # Arrays are (..., 3, T): the small axes first, time last. dw = (d, w): every bone's unit
+    # direction d and twist reference w (zero for a bone without one).
+    pos = np.ascontiguousarray(joints.transpose(1, 2, 0))  # (22, 3, T)
+    dw = np.zeros((2, _J, 3, num_frames))
+    d = np.subtract(pos[1:], pos[_PARENT_INDEX[1:]], out=dw[0, 1:])  # (21, 3, T)
+    lengths = _length(d)
+    if (lengths < _MIN_BONE).any():
+        t, k = np.argwhere(lengths.T < _MIN_BONE)[0]
         raise ValueError(
             f"bone {_NAMES[_PARENTS[k + 1]]}->{_NAMES[k + 1]} has (near) zero length at {where(t)}"
         )
-    direction = bones / lengths[..., None]  # (T, 21, 3)
-
-    frames = np.empty((num_frames, _J, 4))  # G_k, world frame of each bone
-    local = np.empty((num_frames, _J, 4))
+    d *= (1.0 / lengths)[:, None]
+    unit = _unit(pos[_PAIRS[1]] - pos[_PAIRS[0]])  # the joint-only references, all at once
+    vec, mix, planes = _KIND["vec"], _KIND["mix"], _KIND["plane"]
+    i, j = len(vec), len(vec) + 2 * len(mix)
+    dw[1, vec] = unit[:i]
+    dw[1, mix] = _unit(unit[i : i + len(mix)] + unit[i + len(mix) : j])
+    dw[1, planes] = _cross(unit[j : j + len(planes)], unit[j + len(planes) :])  # |.| = sin(bend)
+    d_dot_w = (dw[0] * dw[1]).sum(axis=1)  # (22, T)
 
     # Pelvis: x along the hips (to the body's left), y towards spine1, z = x cross y (forward).
-    x = _unit(joints[:, 1] - joints[:, 2])
-    y = joints[:, 3] - joints[:, 0]
-    y = y - _dot(y, x)[:, None] * x
-    if np.any(np.linalg.norm(y, axis=-1) < _MIN_BONE):
-        t = int(np.argmin(np.linalg.norm(y, axis=-1)))
+    frames = np.empty((3, _J, 3, num_frames))  # see _IN_PARENT
+    x = _unit(pos[1] - pos[2])
+    y = pos[3] - pos[0]
+    y -= (y * x).sum(axis=0) * x
+    y_length = _length(y)
+    if (y_length < _MIN_BONE).any():
+        t = int(np.argmin(y_length))
         raise ValueError(f"pelvis frame undefined at {where(t)}: spine1 lies on the hip line")
-    y = _unit(y)
-    frames[:, 0] = local[:, 0] = qfrom_matrix(np.stack([x, y, np.cross(x, y)], axis=-1))
+    y /= y_length
+    frames[:, 0] = x, y, _cross(x, y)
 
-    for level in _LEVELS:  # the bones of one depth of the tree at once: their parents are solved
-        parents = _PARENT_INDEX[level]
-        parent_inv = qinv(frames[:, parents])  # (T, n, 4)
-        axis = _REST[level]  # (n, 3)
-        # Swing: shortest arc from the rest direction to the observed one, in the parent's frame.
-        observed = qrot(parent_inv, direction[:, level - 1])  # (T, n, 3)
-        swing = qbetween(np.broadcast_to(axis, observed.shape), observed)
-        angle = np.zeros((num_frames, len(level)))
-        twisted = [i for i, k in enumerate(level) if _TWIST[k].kind != "none"]
-        if twisted:
-            ks = level[twisted]
-            # The references in the swung bones' rest coordinates, projected across the bone axes.
-            world = np.stack([_reference(joints, _TWIST[k], frames) for k in ks], axis=1)
-            ref = qrot(qinv(swing[:, twisted]), qrot(parent_inv[:, twisted], world))  # (T, m, 3)
-            rest_ref = _REST_REF[ks]  # (m, 3)
-            cos = _dot(ref, rest_ref)
-            sin = _dot(np.cross(rest_ref, ref), axis[twisted])
-            phi, measurable = np.arctan2(sin, cos), np.hypot(cos, sin) >= _LIMIT[ks]
-            for j, i in enumerate(twisted):
-                angle[:, i] = np.concatenate(
-                    [
-                        _fill_twist(phi[a:b, j], measurable[a:b, j])
-                        for a, b in itertools.pairwise(bounds)
-                    ]
-                )
-        local[:, level] = qmul(swing, qfrom_axis_angle(axis, angle))
-        frames[:, level] = qmul(frames[:, parents], local[:, level])
+    flat = frames.reshape(3 * _J, 3, num_frames)
+    swung = np.empty((3, _J, num_frames))  # each bone's direction o in its parent's frame
+    angle = np.empty((_J, num_frames))  # its twist, after the swing
+    flipped = np.zeros((_J, num_frames), dtype=bool)  # where its swing is a half turn
+    for lo, hi, select, sign, chest, ends in _LEVELS:  # one depth of the tree: parents solved
+        if chest:
+            dw[1, chest] = _SPINE_Z[1] * frames[_SPINE_Z[0], _SPINE]
+            d_dot_w[chest] = (dw[0, chest] * dw[1, chest]).sum(axis=1)
+        # The parent's frame applied to the bones' r, b and a; d and w against those.
+        parent = flat.take(select, axis=0).reshape(3, hi - lo, 3, -1) * sign
+        g_r, g_b, g_a = parent  # (n, 3, T) each
+        dots = (dw[:, None, lo:hi] * parent).sum(axis=3)  # (2, 3, n, T): (d, w) . (r, b, a)
+        swung[:, lo:hi] = dots[0]
+        (x, y, z), (w_r, w_b, w_a) = dots  # o = (x, y, z), in the bone's basis (r, b, a)
+        den = 1.0 + z
+        opposite = den <= 1e-7  # o against a: see below
+        if ends:
+            angle[lo:hi], flipped[lo:hi] = 0.0, opposite
+            continue
+        if opposite.any():
+            den = np.maximum(den, 1e-12)
+        # The swing (the shortest arc from a to o) takes r and b to r - m x / (1 + z) and
+        # b - m y / (1 + z), m = a + o: in the world, those of the swing-only frame.
+        to_rb = dots[0, :2] / den  # (2, n, T)
+        d = dw[0, lo:hi]
+        swing = parent[:2] - (parent[2] + d) * to_rb[:, :, None]  # (2, n, 3, T): S r, S b
+        # The twist: the angle of w about d from the swing-only frame's r (towards its b).
+        cos, sin = dots[1, :2] - (w_a + d_dot_w[lo:hi]) * to_rb  # (n, T) each
+        if opposite.any():  # a half turn about n: r to s r, b to -s b, a to -a
+            n_r, n_b = _FLIP_AXIS[:, lo:hi]
+            s, flip = n_r * n_r - n_b * n_b, opposite[:, None]
+            swing[0] = np.where(flip, s[:, None] * g_r, swing[0])
+            swing[1] = np.where(flip, -s[:, None] * g_b, swing[1])
+            cos, sin = np.where(opposite, s * w_r, cos), np.where(opposite, -s * w_b, sin)
+            d = np.where(flip, -g_a, d)
+            flipped[lo:hi] = opposite
+        phi = np.arctan2(sin, cos, out=angle[lo:hi])
+        phi *= _TWISTED[lo:hi, None]  # exactly zero for the swing-only bones
+        measurable = cos * cos + sin * sin >= _LIMIT2[lo:hi, None]
+        if not measurable.all():
+            phi[:] = _fill_twist(phi, measurable, start, end)
+        cos, sin = np.cos(phi)[:, None], np.sin(phi)[:, None]
+        np.multiply(cos, swing, out=frames[:2, lo:hi])
+        frames[0, lo:hi] += sin * swing[1]
+        frames[1, lo:hi] -= sin * swing[0]
+        frames[2, lo:hi] = d
 
-    poses = []
-    for a, b in itertools.pairwise(bounds):
-        clip = local[a:b]
-        clip = np.where(clip[:1, :, :1] < 0, -clip, clip)  # start with w >= 0, then no sign flips
-        poses.append(Pose(joints[a:b, 0].copy(), qcontinuity(clip, axis=0)))
-    return poses
+    # The local rotations, all bones at once: the swing (1 + z, a x o) / |.| (|.|^2 = 2 (1 + z))
+    # followed by the twist (cos phi/2, sin phi/2 a), in basis coordinates (w, r, b, a).
+    quat = np.empty((_J, 4, num_frames))
+    (x, y, z), half = swung[:, 1:], 0.5 * angle[1:]
+    den = np.maximum(1.0 + z, 1e-12)
+    half_cos, half_sin = np.cos(half), np.sin(half)
+    if flipped.any():  # a half turn about n, then the twist: (0, cos n + sin n x a)
+        n_r, n_b = _FLIP_AXIS[:, 1:]
+        flip = [0.0, half_cos * n_r + half_sin * n_b, half_cos * n_b - half_sin * n_r, 0.0]
+    scale = 1.0 / np.sqrt(2.0 * den)
+    half_cos *= scale
+    half_sin *= scale
+    np.multiply(half_cos, den, out=quat[1:, 0])
+    np.multiply(half_sin, den, out=quat[1:, 3])
+    quat[1:, 1] = half_sin * x - half_cos * y
+    quat[1:, 2] = half_cos * x + half_sin * y
+    if flipped.any():
+        for i, value in enumerate(flip):
+            quat[1:, i] = np.where(flipped[1:], value, quat[1:, i])
+    quat[0] = _quaternion(frames[:, 0])
+
+    # Each clip starts with w >= 0 and then has no sign flips.
+    starts = bounds[:-1]
+    flips = np.empty((_J, num_frames), dtype=bool)
+    flips[:, 1:] = (quat[:, :, 1:] * quat[:, :, :-1]).sum(axis=1) < 0
+    flips[:, starts] = quat[:, 0, starts] < 0
+    odd = np.logical_xor.accumulate(flips, axis=1)
+    if len(checked) > 1:  # count from each clip's start
+        odd ^= np.repeat(odd[:, starts] ^ flips[:, starts], sizes, axis=1)
+    quat *= (1.0 - 2.0 * odd)[:, None]
+    local = np.empty((num_frames, _J, 4))
+    np.matmul(_TO_XYZ, quat, out=local.transpose(1, 2, 0))  # (w, x, y, z)
+    return [Pose(joints[a:b, 0].copy(), local[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def global_rotations(local_rotations: np.ndarray) -> np.ndarray:

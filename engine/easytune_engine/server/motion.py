@@ -53,11 +53,9 @@ def _pose_or_error(joints: np.ndarray) -> Pose | ValueError:
 
 
 def _arrays(x: np.ndarray, joints: np.ndarray, pose: Pose) -> dict[str, np.ndarray]:
-    rotations = pose.local_rotations  # (T, 22, 4) w, x, y, z, unit, sign-continuous
-    rotations = rotations / np.linalg.norm(rotations, axis=-1, keepdims=True)
     return {
         "joints": joints,
-        "rotations": rotations.astype(np.float32),
+        "rotations": pose.local_rotations.astype(np.float32),  # (T, 22, 4) wxyz, unit, continuous
         "root_translation": pose.root_translation.astype(np.float32),
         "foot_contacts": (x[:, CONTACTS] > 0.5).astype(np.uint8),
     }
