@@ -1,10 +1,6 @@
-"""The pure helpers of benchmarks/oracle_failures.py: check names, categories, prompt coverage, CIs."""
+"""The pure helpers of benchmarks/oracle_failures.py: check names, categories, coverage, CIs."""
 
 from __future__ import annotations
-
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,19 +8,10 @@ import pytest
 from easytune_engine.data.corpus.oracle import SegmentVerdict, Verdict
 from easytune_engine.data.corpus.program import Action
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "oracle_failures.py"
-
 
 @pytest.fixture(scope="module")
-def of():
-    sys.path.insert(0, str(SCRIPT.parent))  # the script imports `machine` from its folder
-    try:
-        spec = importlib.util.spec_from_file_location("oracle_failures", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+def of(load_benchmark):
+    return load_benchmark("oracle_failures")
 
 
 def test_normalize_check_strips_numbers_and_sides(of):

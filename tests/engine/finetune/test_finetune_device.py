@@ -8,7 +8,6 @@ without a corpus, and still writes its JSON (partial) when the deadline stops it
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from easytune_engine.models.pipeline import MotionGenerator
 from easytune_engine.reward.model import load_reward_model
 from easytune_engine.text.encoder import load_text_encoder
 
-SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "finetune_gpu.py"
 POOL = PromptPool(("a person jumps", "a person waves"), (40, 36))
 
 
@@ -37,17 +35,8 @@ def _tiny_generator(name: str = "tiny", device: torch.device | str = "cpu") -> M
 
 
 @pytest.fixture(scope="module")
-def bench():
-    import sys
-
-    sys.path.insert(0, str(SCRIPT.parent))  # the script imports `machine` from its folder
-    try:
-        spec = importlib.util.spec_from_file_location("finetune_gpu", SCRIPT)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+def bench(load_benchmark):
+    return load_benchmark("finetune_gpu")
 
 
 def test_trainer_puts_trajectory_tensors_on_the_backbone_device() -> None:
