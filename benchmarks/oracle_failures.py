@@ -56,6 +56,7 @@ from easytune_engine.data.corpus.program import Action, Program, program_from_di
 from easytune_engine.data.humanml3d import load_split
 from easytune_engine.eval.backbone import TestPrompt, generate_test_set, test_prompts
 from easytune_engine.eval.motions import read_motions
+from easytune_engine.eval.vae_check import vae_round_trip
 from easytune_engine.models.pipeline import MotionGenerator
 from easytune_engine.motion.features import features_to_joints
 from machine import machine
@@ -485,21 +486,6 @@ def _generate(gen, corpus: Path, prompts, programs, seed: int, **sampling) -> li
     return _judge_all(joints, programs)
 
 
-@torch.no_grad()
-def _vae_round_trip(backbone, feats: list[np.ndarray], batch: int = 32) -> list[np.ndarray]:
-    out = []
-    for s in range(0, len(feats), batch):
-        chunk = feats[s : s + batch]
-        lengths = torch.tensor([len(f) for f in chunk])
-        x = torch.zeros(len(chunk), int(lengths.max()), feats[0].shape[1])
-        for i, f in enumerate(chunk):
-            x[i, : len(f)] = torch.from_numpy(np.array(f, dtype=np.float32))
-        norm = (x - backbone.mean) / backbone.std
-        rec = backbone.denormalize(backbone.decode(backbone.encode(norm, lengths), lengths))
-        out += [rec[i, : int(n)].numpy() for i, n in enumerate(lengths)]
-    return out
-
-
 def _safe_items(items) -> list:
     """Verdicts without segments (a clip too short for its program) are left out of summaries."""
     return [(a, v) for a, v in items if len(v.segments) == len(a)]
@@ -769,7 +755,7 @@ def main() -> None:
     gens = {name: MotionGenerator.load(name) for name in DEFAULTS}
     for name in ("mld", "lcm"):
         t1 = time.time()
-        rec = _vae_round_trip(gens[name].backbone, real_feats)
+        rec = vae_round_trip(gens[name].backbone, real_feats)
         items = _judge_all([features_to_joints(f) for f in rec], programs)
         record(f"{name.upper()} VAE round trip", items, time.time() - t1)
     for name, label in DEFAULTS.items():

@@ -22,6 +22,11 @@ from ..layers import pre_norm_transformer
 from ..motion.features import FEATURE_DIM
 from .base import MAX_FRAMES, length_mask
 
+# feature groups of the 263-d layout (motion/features.py)
+ROOT = slice(0, 4)
+LOCAL_VELOCITY = slice(193, 259)
+CONTACTS = slice(259, 263)
+
 
 @dataclass(frozen=True)
 class VAEConfig:
@@ -34,12 +39,39 @@ class VAEConfig:
     latent_tokens: int = 4  # L
     latent_dim: int = 32  # d
     kl_weight: float = 1e-4  # MLD's λ_KL
+    # Reconstruction-loss weights of feature groups (training only; 1.0 = every channel alike,
+    # the behaviour of checkpoints saved before these fields existed). root: channels 0..3 (yaw
+    # rate, facing-frame XZ velocity, height), whose errors integrate over the clip; velocity:
+    # local joint velocities 193..258; contact: foot contacts 259..262.
+    root_weight: float = 1.0
+    velocity_weight: float = 1.0
+    contact_weight: float = 1.0
+    # weight of an auxiliary loss on the root trajectory integrated over time (cumulative yaw in
+    # rad and cumulative facing-frame XZ displacement in m, raw units); 0 = off
+    trajectory_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if self.latent_tokens < 1 or self.latent_dim < 1:
             raise ValueError("latent_tokens and latent_dim must be >= 1")
+        for name in ("root_weight", "velocity_weight", "contact_weight", "trajectory_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def channel_weights(self) -> torch.Tensor | None:
+        """(263,) per-feature reconstruction weights, or None when every weight is 1."""
+        groups = (
+            (ROOT, self.root_weight),
+            (LOCAL_VELOCITY, self.velocity_weight),
+            (CONTACTS, self.contact_weight),
+        )
+        if all(w == 1.0 for _, w in groups):
+            return None
+        w = torch.ones(FEATURE_DIM)
+        for sl, value in groups:
+            w[sl] = value
+        return w
 
 
 DOWN = 4  # frames per encoder token (two stride-2 convolutions)

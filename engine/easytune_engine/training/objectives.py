@@ -1,7 +1,8 @@
 """The training losses of each backbone stage, as `(batch, text, step) -> (loss, logs)` closures.
 
 - MDM: x0-prediction MSE on valid frames, text dropped with p = cond_drop (MDM's recipe).
-- VAE: smooth-L1 reconstruction + velocity term + λ_KL · KL(q(z|x) ‖ N(0, I)) (MLD stage 1).
+- VAE: smooth-L1 reconstruction + velocity term + λ_KL · KL(q(z|x) ‖ N(0, I)) (MLD stage 1);
+  optional per-group weights and an integrated root-trajectory term (VAEConfig).
 - MLD denoiser: ε-prediction MSE on the scaled posterior-mean latent, text dropped (stage 2).
 - LCM: latent consistency distillation (MotionLCM): teacher takes one guided DDIM step from
   t_{n+k} to t_n; the target is the EMA target network's consistency output at t_n; Huber loss.
@@ -60,8 +61,18 @@ def mdm_loss(model, seed: int = 0) -> LossFn:
 
 
 def vae_loss(model, seed: int = 0) -> LossFn:
+    """The VAE's loss; `VAEConfig.{root,velocity,contact}_weight` scale the reconstruction and
+    velocity terms of those feature groups (all 1: every channel alike, as before), and
+    `trajectory_weight` > 0 adds `root_trajectory_loss`."""
     vae = model.vae
     kl_w = vae.config.kl_weight
+    traj_w = vae.config.trajectory_weight
+    weights = vae.config.channel_weights()
+    if weights is not None:
+        weights = weights.to(next(vae.parameters()).device)
+
+    def weighted(err: torch.Tensor) -> torch.Tensor:
+        return err if weights is None else err * weights
 
     def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
         x = batch.features
@@ -70,16 +81,41 @@ def vae_loss(model, seed: int = 0) -> LossFn:
         rec = vae.decode(z, batch.lengths)
         x = x[:, : rec.shape[1]]
         mask = batch.mask[:, : rec.shape[1]]
-        recon = _masked_mean(F.smooth_l1_loss(rec, x, reduction="none"), mask)
+        recon = _masked_mean(weighted(F.smooth_l1_loss(rec, x, reduction="none")), mask)
         vel = _masked_mean(
-            F.smooth_l1_loss(rec[:, 1:] - rec[:, :-1], x[:, 1:] - x[:, :-1], reduction="none"),
+            weighted(
+                F.smooth_l1_loss(rec[:, 1:] - rec[:, :-1], x[:, 1:] - x[:, :-1], reduction="none")
+            ),
             mask[:, 1:],
         )
         kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum((1, 2)).mean()
         total = recon + vel + kl_w * kl
-        return total, {"loss": total.item(), "recon": recon.item(), "kl": kl.item()}
+        logs = {"recon": recon.item(), "kl": kl.item()}
+        if traj_w > 0:
+            traj = root_trajectory_loss(rec, x, mask, model.mean, model.std)
+            total = total + traj_w * traj
+            logs["traj"] = traj.item()
+        return total, {"loss": total.item()} | logs
 
     return loss
+
+
+def root_trajectory_loss(
+    rec: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+) -> torch.Tensor:
+    """Smooth-L1 between the integrated root motion of normalised features `rec` and `x`
+    (B, T, 263) over valid frames: cumulative yaw (2 x the summed channel 0, rad) and cumulative
+    facing-frame x/z displacement (summed channels 1-2, m). A per-frame error in these channels
+    adds up over the clip; this term charges it as the oracle sees it (turn angle, travel)."""
+    m = mask[..., None].to(rec.dtype)
+    scale = torch.tensor([2.0, 1.0, 1.0], dtype=rec.dtype, device=rec.device)
+
+    def integrated(f: torch.Tensor) -> torch.Tensor:
+        raw = f[..., :3] * std[:3] + mean[:3]
+        return torch.cumsum(raw * m * scale, dim=1)
+
+    err = F.smooth_l1_loss(integrated(rec), integrated(x), reduction="none")
+    return _masked_mean(err, mask)
 
 
 @torch.no_grad()

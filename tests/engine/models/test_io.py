@@ -201,3 +201,26 @@ def test_text_encoder_hash_is_checked(make_backbone, tmp_path: Path) -> None:
     assert load_backbone(path).kind == "lcm"  # no encoder given: nothing to compare
     with pytest.raises(CheckpointError, match="trained with text encoder aaaaaaaaaaaa"):
         load_backbone(path, text_encoder_sha256="b" * 64)
+
+
+def test_vae_checkpoints_without_loss_weights_load_with_weight_one(
+    make_backbone, tmp_path: Path
+) -> None:
+    """Configs saved before VAEConfig had loss weights load with today's loss (ones, no traj)."""
+    path = saved(tmp_path, make_backbone("mld"))
+    with safe_open(str(path), framework="pt") as f:
+        config = json.loads(f.metadata()["config"])
+    for key in ("root_weight", "velocity_weight", "contact_weight", "trajectory_weight"):
+        config["vae"].pop(key)
+    rewrite_metadata(path, config=json.dumps(config))
+    vae = load_backbone(path).config.vae
+    assert (vae.root_weight, vae.velocity_weight, vae.contact_weight) == (1.0, 1.0, 1.0)
+    assert vae.trajectory_weight == 0.0
+    assert vae.channel_weights() is None
+
+
+@pytest.mark.parametrize("name", ["mld", "lcm"])
+def test_shipped_latent_backbones_load_with_unweighted_vae_loss(name: str) -> None:
+    if not models_io.shipped_path(name).is_file():
+        pytest.skip("shipped weights missing")
+    assert load_backbone(name).config.vae.channel_weights() is None
