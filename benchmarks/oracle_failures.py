@@ -55,6 +55,7 @@ from easytune_engine.data.corpus.oracle_detectors import QUIET, SPEED_BAND, SPEE
 from easytune_engine.data.corpus.program import Action, Program, program_from_dict
 from easytune_engine.data.humanml3d import load_split
 from easytune_engine.eval.backbone import TestPrompt, generate_test_set, test_prompts
+from easytune_engine.eval.metrics import wilson
 from easytune_engine.eval.motions import read_motions
 from easytune_engine.eval.vae_check import vae_round_trip
 from easytune_engine.models.pipeline import MotionGenerator
@@ -87,17 +88,6 @@ _OPPOSITE = {"left": "right", "right": "left"}
 
 # ----------------------------------------------------------------------------------------------
 # Pure helpers (statistics and check names)
-
-
-def wilson(passes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score 95% interval of a binomial proportion."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = passes / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def paired_diff_ci(

@@ -192,3 +192,14 @@ def accuracy(accepted: Sequence[bool]) -> Estimate:
         raise ValueError("no verdicts to summarise")
     p = float(a.mean())
     return Estimate(p, float(1.96 * math.sqrt(p * (1 - p) / a.size)), int(a.size))
+
+
+def wilson(passes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score 95% interval (z = 1.96) of a binomial proportion passes / n."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = passes / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)

@@ -17,7 +17,6 @@ channel's mean). A ratio of sums, so near-constant channels cannot dominate a gr
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from ..motion.features import FEATURE_DIM
+from .metrics import wilson
 
 # feature groups of the 263-d layout (motion/features.py)
 FEATURE_GROUPS: dict[str, slice] = {
@@ -38,17 +38,6 @@ FEATURE_GROUPS: dict[str, slice] = {
     "local_velocities": slice(193, 259),
     "contacts": slice(259, 263),
 }
-
-
-def wilson(passes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score 95% interval of a binomial proportion."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = passes / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 @torch.no_grad()
@@ -171,5 +160,4 @@ __all__ = [
     "segment_pass_rates",
     "vae_round_trip",
     "vae_round_trip_report",
-    "wilson",
 ]

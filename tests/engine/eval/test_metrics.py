@@ -112,3 +112,10 @@ def test_metrics_refuse_bad_embeddings() -> None:
         M.r_precision(bad, bad)
     with pytest.raises(ValueError, match="must match"):
         M.mm_dist(np.zeros((3, 2)), np.zeros((4, 2)))
+
+
+def test_wilson_interval():
+    lo, hi = M.wilson(121, 512)
+    assert lo < 121 / 512 < hi
+    assert (round(lo, 3), round(hi, 3)) == (0.202, 0.275)  # oracle_failures.md's VAE row
+    assert M.wilson(0, 10)[0] == 0.0 and M.wilson(10, 10)[1] == 1.0
