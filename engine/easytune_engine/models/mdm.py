@@ -39,12 +39,17 @@ class MDMConfig:
     sampler: str = "ddpm"  # MDM samples with the SDE by default; 'ddim' works too
     steps: int = 50
     guidance: float = 2.5  # MDM's scale, applied in x0 space
+    # training only: weight of the integrated root-trajectory term on the predicted x0 (cumulative
+    # yaw and facing-frame XZ travel, training/objectives.py); 0 = off, the loss MDM shipped with
+    trajectory_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if not 1 <= self.patch <= 8:
             raise ValueError(f"patch must be in 1..8 frames, got {self.patch}")
+        if not self.trajectory_weight >= 0:
+            raise ValueError(f"trajectory_weight must be >= 0, got {self.trajectory_weight}")
 
 
 class MDM(Backbone):

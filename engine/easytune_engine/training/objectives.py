@@ -1,6 +1,7 @@
 """The training losses of each backbone stage, as `(batch, text, step) -> (loss, logs)` closures.
 
-- MDM: x0-prediction MSE on valid frames, text dropped with p = cond_drop (MDM's recipe).
+- MDM: x0-prediction MSE on valid frames, text dropped with p = cond_drop (MDM's recipe);
+  optionally the integrated root-trajectory term on the predicted x0 (MDMConfig).
 - VAE: smooth-L1 reconstruction + velocity term + λ_KL · KL(q(z|x) ‖ N(0, I)) (MLD stage 1);
   optional per-group weights and an integrated root-trajectory term (VAEConfig).
 - MLD denoiser: ε-prediction MSE on the scaled posterior-mean latent, text dropped (stage 2).
@@ -41,6 +42,7 @@ def _drop_text(text: torch.Tensor, lengths: torch.Tensor, p: float) -> Condition
 def mdm_loss(model, seed: int = 0) -> LossFn:
     schedule = model.schedule
     T = schedule.num_train_timesteps
+    traj_w = model.config.trajectory_weight
 
     def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
         x0 = batch.features  # (B, T, 263) normalised
@@ -55,7 +57,12 @@ def mdm_loss(model, seed: int = 0) -> LossFn:
             ((pred[:, 1:] - pred[:, :-1]) - (x0[:, 1:] - x0[:, :-1])) ** 2, batch.mask[:, 1:]
         )
         total = mse + vel
-        return total, {"loss": total.item(), "mse": mse.item(), "vel": vel.item()}
+        logs = {"mse": mse.item(), "vel": vel.item()}
+        if traj_w > 0:  # the heading and sideways travel that MDM under-produces (README)
+            traj = root_trajectory_loss(pred, x0, batch.mask, model.mean, model.std)
+            total = total + traj_w * traj
+            logs["traj"] = traj.item()
+        return total, {"loss": total.item()} | logs
 
     return loss
 

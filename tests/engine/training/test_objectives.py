@@ -123,3 +123,33 @@ def test_trajectory_weight_adds_its_term_and_steers_the_root_rows():
     model, batch = _model(replace(TINY_VAE, trajectory_weight=1.0)), _batch()
     _, logs = vae_loss(model)(batch, torch.zeros(3, 128), 0)
     assert logs["traj"] > 0
+
+
+def _mdm(trajectory_weight: float):
+    from easytune_engine.models import MDMConfig
+
+    torch.manual_seed(0)
+    cfg = MDMConfig(width=64, layers=1, heads=4, trajectory_weight=trajectory_weight)
+    return build_backbone("mdm", cfg).train()
+
+
+def test_mdm_trajectory_term_is_off_by_default_and_adds_its_weighted_value():
+    from easytune_engine.training.objectives import mdm_loss
+
+    batch = _batch()
+    text = torch.randn(3, 128)
+    torch.manual_seed(5)
+    base, logs = mdm_loss(_mdm(0.0))(batch, text, 0)
+    assert "traj" not in logs and base.item() == pytest.approx(logs["mse"] + logs["vel"])
+    torch.manual_seed(5)  # same t, noise and text dropout
+    model = _mdm(2.0)
+    total, logs2 = mdm_loss(model)(batch, text, 0)
+    assert logs2["mse"] == pytest.approx(logs["mse"]) and logs2["traj"] > 0
+    assert total.item() == pytest.approx(logs2["mse"] + logs2["vel"] + 2.0 * logs2["traj"])
+    total.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_mdm_config_refuses_a_negative_trajectory_weight():
+    with pytest.raises(ValueError, match="trajectory_weight"):
+        _mdm(-1.0)
