@@ -272,19 +272,12 @@ class FastSampler:
         return out
 
     def _capture(self, key: GraphKey, slot: _Slot) -> None:
-        try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):  # warm-up on a side stream, as capture requires
-                for _ in range(2):
-                    slot.tape.rewind()
-                    self._loop(slot, key.options)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
+        def run() -> torch.Tensor:
             slot.tape.rewind()
-            with torch.cuda.graph(graph):
-                slot.out = self._loop(slot, key.options)
-            slot.graph = graph
+            return self._loop(slot, key.options)
+
+        try:
+            slot.graph, slot.out = _capture_graph(run)
             self.log(
                 "graph_captured", batch=key.batch, shape=list(key.shape), steps=key.options.steps
             )
@@ -420,16 +413,7 @@ class FastSampler:
             )
 
         try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):  # warm-up on a side stream, as capture requires
-                for _ in range(2):
-                    run()
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                slot.out = run()
-            slot.graph = graph
+            slot.graph, slot.out = _capture_graph(run)
             self.log(
                 "graph_captured",
                 scope="generation",
@@ -446,6 +430,21 @@ class FastSampler:
                 batch=key.batch,
                 reason=f"{type(exc).__name__}: {exc}",
             )
+
+
+def _capture_graph(run: Callable[[], torch.Tensor]) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
+    """Capture `run` (which reads and writes only static buffers) as a CUDA graph, after two
+    warm-up runs on a side stream as capture requires; returns the graph and its output tensor."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            run()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = run()
+    return graph, out
 
 
 def _pad(
