@@ -36,6 +36,7 @@ from easytune_engine.eval.cli import default_evaluator
 from easytune_engine.eval.evaluator import load_evaluator
 from easytune_engine.eval.judge import Report, evaluate_generated, evaluate_real
 from easytune_engine.models.pipeline import MotionGenerator
+from easytune_engine.text.rewrite_dev import misspell
 from machine import machine
 
 ROWS = [  # (label, backbone, sampling overrides)
@@ -49,24 +50,6 @@ ROWS = [  # (label, backbone, sampling overrides)
 KEYS = ("R@1", "R@2", "R@3", "FID", "MM-Dist", "Diversity", "MultiModality", "oracle_accuracy")
 
 
-def typo(text: str, rng: np.random.Generator) -> str:
-    """One or two typing slips in words of 4+ letters: swap, drop or double a letter."""
-    words = text.split(" ")
-    long = [i for i, w in enumerate(words) if sum(c.isalpha() for c in w) >= 4]
-    for i in rng.choice(long, size=min(len(long), int(rng.integers(1, 3))), replace=False):
-        w = words[i]
-        j = int(rng.integers(1, len(w) - 2))
-        kind = int(rng.integers(3))
-        if kind == 0:
-            w = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
-        elif kind == 1:
-            w = w[:j] + w[j + 1 :]
-        else:
-            w = w[:j] + w[j] + w[j:]
-        words[i] = w
-    return " ".join(words)
-
-
 def paraphrase_sets(corpus: Path, samples: int, seed: int) -> dict[str, list[TestPrompt]]:
     base = test_prompts(corpus, samples, seed + 1)
     rng = np.random.default_rng(seed)
@@ -77,7 +60,7 @@ def paraphrase_sets(corpus: Path, samples: int, seed: int) -> dict[str, list[Tes
         )
         text = paraphrase_program(program, rng)
         para.append(TestPrompt(text, (), p.length, p.program_id))
-        typos.append(TestPrompt(typo(text, rng), (), p.length, p.program_id))
+        typos.append(TestPrompt(misspell(text, rng), (), p.length, p.program_id))
     perm = np.roll(np.arange(len(base)), 1)  # each prompt paired with another program
     shuffled = [
         TestPrompt(base[int(j)].text, (), p.length, p.program_id)

@@ -93,9 +93,26 @@ def run(args: argparse.Namespace) -> int:
         from easytune_engine.finetune.lora import load_adapter
 
         load_adapter(Path(args.adapter).expanduser(), gen.backbone)
+    text, rewrite_info = args.prompt, {}
+    if not args.no_rewrite:
+        from easytune_engine.text.rewrite import PromptRewriter
+
+        rewriter = PromptRewriter.load()
+        rewrite = rewriter(args.prompt)
+        if rewriter.word_model_error is not None:
+            print(f"warning: {rewriter.word_model_error}; correcting typos only")
+        if rewrite.substitutions:
+            text = rewrite.text
+            rewrite_info["interpreted_prompt"] = text
+            rewrite_info["substitutions"] = [s.__dict__ for s in rewrite.substitutions]
+            changes = ", ".join(f"{s.word} -> {s.replacement}" for s in rewrite.substitutions)
+            print(f"read as: {text!r} ({changes}; --no-rewrite to turn off)")
+        if rewrite.unknown:
+            rewrite_info["unknown_words"] = list(rewrite.unknown)
+            print(f"words the model has not seen, left as typed: {', '.join(rewrite.unknown)}")
     t0 = time.perf_counter()
     result = gen.generate(
-        [args.prompt] * args.n,
+        [text] * args.n,
         [frames] * args.n,
         seed=args.seed,
         steps=args.steps,
@@ -108,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         "checkpoint_sha256": getattr(gen.backbone, "checkpoint_sha256", None),
         "adapter": args.adapter,
         "generation_seconds": round(elapsed, 4),
-    }
+    } | rewrite_info
     out = Path(args.out).expanduser()
     write_generation(out, args.prompt, result, info, gif=not args.no_gif)
     print(
@@ -136,5 +153,11 @@ def add_commands(sub) -> None:
     p.add_argument("--sampler", help="ddpm, ddim or lcm (default: the backbone's)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--no-gif", action="store_true", help="skip the preview GIF")
+    p.add_argument(
+        "--no-rewrite",
+        action="store_true",
+        help="give the model the prompt as typed (default: words it has never seen are mapped "
+        "onto corpus words first: typos, and synonyms when the word model is installed)",
+    )
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.set_defaults(func=run)

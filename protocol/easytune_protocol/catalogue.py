@@ -84,6 +84,15 @@ MODEL = Record(
     ),
 )
 
+SUBSTITUTION = Record(
+    doc="One word of the prompt that the engine rewrote before generating.",
+    fields=(
+        Field("word", Str(max_len=MAX_PROMPT_CHARS), doc="as typed (normalised to lower case)"),
+        Field("replacement", Str(max_len=MAX_ID_CHARS), doc="the vocabulary word used instead"),
+        Field("reason", Str(choices=("typo", "synonym"))),
+        Field("score", Float(-1.0, 1.0), doc="sentence similarity kept (1.0: typo, no word model)"),
+    ),
+)
 CLIP = Record(
     name="clip",
     doc="One generated candidate. T = frames; every array is C order, little-endian.",
@@ -270,6 +279,14 @@ _REQUESTS = (
             Field(
                 "adapter", NAME, False, doc="LoRA adapter to apply (omitted: the active weights)"
             ),
+            Field(
+                "rewrite",
+                Bool(),
+                False,
+                True,
+                doc="map words outside the model's vocabulary (typos, synonyms) onto words it "
+                "knows before generating; false: the prompt goes to the model as typed",
+            ),
         ),
         Record(
             fields=(
@@ -283,6 +300,18 @@ _REQUESTS = (
                 Field("adapter", NAME, False),
                 Field("checkpoint", NAME, False, doc="weights used (omitted: shipped weights)"),
                 Field("elapsed_ms", Float(0.0), doc="engine-side time"),
+                Field(
+                    "interpreted_prompt",
+                    PROMPT,
+                    False,
+                    doc="what the model read, when rewriting changed a word (omitted: as typed)",
+                ),
+                Field(
+                    "substitutions",
+                    ListOf(SUBSTITUTION, 64),
+                    False,
+                    doc="each word rewriting changed, in prompt order (omitted: none)",
+                ),
             )
         ),
         retry_safe=False,  # expensive; the client resends only when asked to

@@ -124,6 +124,28 @@ def test_same_seed_same_motion(mdm_model: Path, tmp_path: Path):
     assert json.loads((tmp_path / "a" / "result.json").read_text())["preview"] is None
 
 
+def test_typed_words_are_rewritten_and_reported(mdm_model: Path, tmp_path: Path, capsys):
+    """A slip reaches the model corrected (the same motion as the corrected prompt), result.json
+    and the console say so; --no-rewrite gives the model the prompt as typed."""
+    quick = ("--n", "1", "--steps", "2", "--no-gif", "--frames", "20", "--seed", "3")
+    main(["generate", "a person jmups twice", "--model", str(mdm_model), "--out",
+          str(tmp_path / "typo"), "--threads", "1", *quick])  # fmt: skip
+    assert "read as: 'a person jumps twice'" in capsys.readouterr().out
+    assert generate(mdm_model, tmp_path / "right", *quick) == 0
+    main(["generate", "a person jmups twice", "--model", str(mdm_model), "--out",
+          str(tmp_path / "raw"), "--threads", "1", "--no-rewrite", *quick])  # fmt: skip
+    doc = json.loads((tmp_path / "typo" / "result.json").read_text())
+    assert doc["prompt"] == "a person jmups twice"
+    assert doc["interpreted_prompt"] == "a person jumps twice"
+    assert [(s["word"], s["replacement"], s["reason"]) for s in doc["substitutions"]] == [
+        ("jmups", "jumps", "typo")
+    ]
+    typo, right, raw = (np.load(tmp_path / n / "c0.npy") for n in ("typo", "right", "raw"))
+    assert typo.tobytes() == right.tobytes()
+    assert typo.tobytes() != raw.tobytes()
+    assert "interpreted_prompt" not in json.loads((tmp_path / "raw" / "result.json").read_text())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -65,19 +65,24 @@ def take_batch(first: GenerateJob, pending: deque[GenerateJob]) -> list[Generate
 
 
 def sample_batch(
-    batch: Sequence[GenerateJob], gen: MotionGenerator, fast: FastSampler | None = None
+    batch: Sequence[GenerateJob],
+    gen: MotionGenerator,
+    fast: FastSampler | None = None,
+    texts: Sequence[str] | None = None,
 ) -> list[list[np.ndarray]]:
     """Sample every candidate of `batch` in one call (MotionGenerator.generate's steps, with each
     request's own seed); returns, per request, its candidates' raw (length, 263) features.
     `gen`: the batch's weights; `fast`: their CUDA fast path (None: eager); both give a seed's
-    motion (the fast path in bf16 on a GPU, its text from a per-prompt cache)."""
+    motion (the fast path in bf16 on a GPU, its text from a per-prompt cache). `texts`: what the
+    model reads per request (the rewritten prompts; None: each request's prompt as typed)."""
     first = batch[0]
     opts = first.options
     prompts: list[str] = []
     streams: list[torch.Generator] = []
-    for job in batch:
+    texts = [job.body["prompt"] for job in batch] if texts is None else texts
+    for job, text in zip(batch, texts, strict=True):
         n = job.body["candidates"]
-        prompts += [job.body["prompt"]] * n
+        prompts += [text] * n
         streams += gen.generators(n, job.seed)
     prompts = check_prompts(prompts)
     lengths = check_lengths([first.body["length"]] * len(prompts))

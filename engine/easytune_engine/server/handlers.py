@@ -41,7 +41,15 @@ from .models import ModelRegistry
 from .store import Store, StoredReply, body_digest
 from .worker import GenerationWorker
 
-CAPABILITIES = ("generate", "rankings", "events", "jobs", "checkpoints", "adapters")
+CAPABILITIES = (
+    "generate",
+    "rankings",
+    "events",
+    "jobs",
+    "checkpoints",
+    "adapters",
+    "prompt_rewrite",
+)
 RANKINGS_FORMAT = "easytune-rankings"
 
 

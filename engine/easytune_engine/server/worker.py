@@ -33,6 +33,7 @@ from easytune_protocol.catalogue import FPS
 
 from ..models.fastpath import FastSampler
 from ..models.pipeline import MotionGenerator
+from ..text.rewrite import PromptRewriter, Rewrite
 from .batching import GenerateJob, sample_batch, take_batch
 from .checkpoints import CheckpointBook
 from .models import ModelRegistry
@@ -79,6 +80,7 @@ class GenerationWorker:
         self.graph_bf16 = graph_bf16  # ... in bf16 (else fp32: the eager path's motion)
         self.log = log or (lambda *a, **k: None)
         self._fast: OrderedDict[int, tuple[MotionGenerator, FastSampler]] = OrderedDict()
+        self._rewriter: PromptRewriter | None = None  # loaded on the first request that asks
         self.done: queue.Queue[Finished] = queue.Queue()
         self.running = 0  # requests being sampled now
         self._pending: deque[GenerateJob] = deque()
@@ -165,8 +167,12 @@ class GenerationWorker:
     ) -> None:
         t0 = time.perf_counter()
         try:
+            rewrites = [self._rewrite(job) for job in batch]
+            texts = [
+                r.text if r else job.body["prompt"] for job, r in zip(batch, rewrites, strict=True)
+            ]
             gen = self._weights(book, batch[0])
-            features = sample_batch(batch, gen, self._fast_for(gen))
+            features = sample_batch(batch, gen, self._fast_for(gen), texts)
         except ProtocolError as err:  # e.g. an adapter whose file was damaged
             for job in batch:
                 self._put(job, self._error(job, err), "error", err, len(batch))
@@ -189,10 +195,10 @@ class GenerationWorker:
                 self._put(job, self._error(job, err), "error", err, len(batch))
             return
         ready: list[tuple[GenerateJob, list[Any]]] = []
-        for job, recs in zip(batch, records, strict=True):
+        for job, recs, rewrite in zip(batch, records, rewrites, strict=True):
             mine = [next(arrays) for _ in recs]
             try:
-                body = self._reply_body(job, recs, mine, elapsed_ms)
+                body = self._reply_body(job, recs, mine, elapsed_ms, rewrite)
             except ProtocolError as exc:
                 self._put(job, self._error(job, exc), "error", exc, len(batch))
                 continue
@@ -261,6 +267,7 @@ class GenerationWorker:
         records: list[ClipRecord],
         arrays_of: list[dict[str, np.ndarray] | ValueError],
         elapsed_ms: float,
+        rewrite: Rewrite | None = None,
     ) -> dict[str, Any]:
         """The reply body of one request, from its candidates' records and clip arrays."""
         clips = []
@@ -285,4 +292,22 @@ class GenerationWorker:
             body["checkpoint"] = job.checkpoint
         if job.body.get("adapter") is not None:
             body["adapter"] = job.body["adapter"]
+        if rewrite is not None:
+            body["interpreted_prompt"] = rewrite.text
+            body["substitutions"] = [
+                {"word": x.word, "replacement": x.replacement, "reason": x.reason, "score": x.score}
+                for x in rewrite.substitutions
+            ]
         return body
+
+    def _rewrite(self, job: GenerateJob) -> Rewrite | None:
+        """The request's prompt as the model will read it; None when it goes as typed."""
+        if not job.body.get("rewrite", True):
+            return None
+        if self._rewriter is None:
+            self._rewriter = PromptRewriter.load()  # its word model loads when a prompt needs it
+        rewrite = self._rewriter(job.body["prompt"])
+        if self._rewriter.word_model_error is not None:  # installed, but not the pinned files
+            self.log("word_model_rejected", error=self._rewriter.word_model_error)
+            self._rewriter.word_model_error = None  # logged once; the rewriter is typo-only now
+        return rewrite if rewrite.substitutions else None

@@ -77,6 +77,28 @@ def test_generate_round_trip(client: EngineClient, engine, tiny_model) -> None:
         np.testing.assert_allclose(a["joints"], b["joints"], atol=1e-5)
 
 
+def test_generate_reports_how_the_prompt_was_read(client: EngineClient, engine) -> None:
+    """A slip is corrected before the model reads it (same motions as the corrected prompt), the
+    reply says so, the stored clip keeps the prompt as typed; rewrite false sends it as typed."""
+    body = {**GEN, "candidates": 1, "length": 20}
+    right = client.request("generate", {**body, "prompt": "a person jumps twice"})
+    typo = client.request("generate", {**body, "prompt": "a person jmups twice"})
+    raw = client.request("generate", {**body, "prompt": "a person jmups twice", "rewrite": False})
+    assert right.get("interpreted_prompt") is None and right.get("substitutions") is None
+    assert typo["interpreted_prompt"] == "a person jumps twice"
+    (sub,) = typo["substitutions"]
+    assert (sub["word"], sub["replacement"], sub["reason"]) == ("jmups", "jumps", "typo")
+    assert 0.0 < sub["score"] <= 1.0
+    assert raw.get("interpreted_prompt") is None
+    joints = [r["clips"][0]["joints"] for r in (right, typo, raw)]
+    assert np.array_equal(joints[0], joints[1]) and not np.array_equal(joints[0], joints[2])
+    with db(engine) as conn:
+        (stored,) = conn.execute(
+            "SELECT prompt FROM clips WHERE id = ?", (typo["clips"][0]["clip_id"],)
+        ).fetchone()
+    assert stored == "a person jmups twice"
+
+
 def test_generate_errors_name_the_field(client: EngineClient) -> None:
     cases = [
         ({"backbone": "mdm"}, ErrorCode.NOT_FOUND, "body.backbone"),
