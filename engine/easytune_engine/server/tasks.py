@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from easytune_protocol import ErrorCode, ProtocolError
 
 from ..finetune.lora import has_lora
 from ..models.pipeline import MotionGenerator
+from ..text.rewrite import PromptRewriter
 from .checkpoints import REWARD, Checkpoint, CheckpointBook, file_sha256
 from .jobs import Job, JobHooks, JobOutcome
 from .models import ModelRegistry
@@ -41,6 +43,7 @@ class JobWork:
         self.data_dir = Path(data_dir)
         self.registry = registry
         self.corpus = corpus  # "builtin" or a HumanML3D-format directory
+        self._prompt_rewriter: PromptRewriter | None = None
 
     def __call__(self, job: Job, hooks: JobHooks, store: Store) -> JobOutcome:
         book = CheckpointBook(store, self.data_dir)
@@ -79,9 +82,14 @@ class JobWork:
         served = self.registry.get(p.backbone)
         parent, gen = served.checkpoint, trainable_copy(served.generator)
         pairs = store.ranking_prompts()
-        if pairs:
-            pool = PromptPool(tuple(t for t, _ in pairs), tuple(n for _, n in pairs))
-            hooks.note(f"prompts: {len(pairs)} from stored rankings")
+        if pairs:  # as the model read them when it generated the ranked clips
+            texts = tuple(self._rewriter().model_text(t) for t, _ in pairs)
+            pool = PromptPool(texts, tuple(n for _, n in pairs))
+            changed = [(t, r) for (t, _), r in zip(pairs, texts, strict=True) if r != t]
+            shown = "".join(f"; {t!r} read as {r!r}" for t, r in changed[:3])
+            hooks.note(
+                f"prompts: {len(pairs)} from stored rankings, {len(changed)} rewritten{shown}"
+            )
         else:
             pool = PromptPool.from_corpus(self._corpus(hooks), "train")
         config = FinetuneConfig(
@@ -138,7 +146,8 @@ class JobWork:
         p = job.params
         parent = book.active(REWARD)
         model = self._active_reward(book)
-        pairs = read_preference_pairs(store.path)
+        read = self._rewriter().model_text  # the reward reads prompts as the backbones did
+        pairs = [replace(x, text=read(x.text)) for x in read_preference_pairs(store.path)]
         train = load_split(self._corpus(hooks), "train")
         config = TrainConfig(
             steps=p.budget,
@@ -177,6 +186,12 @@ class JobWork:
         return self._finish(job, book, name, metrics)
 
     # -- shared ----------------------------------------------------------------------------------
+
+    def _rewriter(self) -> PromptRewriter:
+        """The rewriter `generate` uses (same rules, same word model), made on first use."""
+        if self._prompt_rewriter is None:
+            self._prompt_rewriter = PromptRewriter.load()
+        return self._prompt_rewriter
 
     def _register(
         self,

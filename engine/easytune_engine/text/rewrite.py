@@ -151,6 +151,11 @@ class PromptRewriter:
     def has_word_model(self) -> bool:
         return self._word_model is not None or self._folder is not None
 
+    def model_text(self, prompt: str) -> str:
+        """What a model should read: the rewritten text when a word changed, else `prompt`."""
+        rewrite = self(prompt)
+        return rewrite.text if rewrite.substitutions else prompt
+
     def _model(self) -> tuple[MiniLM, torch.Tensor] | None:
         """The word model and the lexicon's content-word vectors (C, 384), loading them once."""
         if self._word_model is None and self._folder is not None:

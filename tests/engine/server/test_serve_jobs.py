@@ -110,6 +110,18 @@ def test_finetune_job_registers_activates_and_rolls_back(engine: Engine) -> None
         assert err.value.code == ErrorCode.INVALID_FIELD
 
 
+def test_finetune_reads_ranked_prompts_as_generate_did(engine: Engine) -> None:
+    """A ranking of a misspelt prompt trains on the prompt the model read, not the typo."""
+    with engine.client() as client:
+        rank(client, "a person wlaks forward")
+        job = client.request("start_job", {"kind": "finetune", "budget": 1})["job"]
+        assert wait_job(client, job["job_id"])["state"] == "finished"
+    notes = [r["line"] for r in engine.log if r.get("event") == "job_note"]
+    assert any(
+        "rewritten; 'a person wlaks forward' read as 'a person walks forward'" in n for n in notes
+    ), notes
+
+
 def test_cancel_stops_a_running_job_and_a_queued_one_never_starts(engine: Engine) -> None:
     with engine.client() as client:
         rank(client, "a person jumps in place")
