@@ -101,11 +101,13 @@ def test_synonyms_with_the_word_model(full: PromptRewriter) -> None:
     assert got["lady"] == "woman" and got["swiftly"] == "quickly"
     assert all(s.reason == "synonym" for s in r.substitutions)
     assert full("an adult waves").text.startswith("a ")  # article follows the replacement
+    known = {s.word: s.replacement for s in full("a fellow walks with the left limb").substitutions}
+    assert known.get("fellow") != "follow" and known.get("limb") != "climb"  # words, not slips
 
 
 @needs_model
 def test_development_accuracy(full: PromptRewriter) -> None:
-    """The chosen setting on the development list (measured 22/41 synonyms, 37/40 typos)."""
+    """The chosen setting on the development list (measured 26/41 synonyms, 35/40 typos)."""
 
     def right(cases) -> int:
         n = 0
@@ -114,5 +116,5 @@ def test_development_accuracy(full: PromptRewriter) -> None:
             n += bool(got) and got[0] in c.right
         return n
 
-    assert right(DEV_CASES) >= 20
-    assert right(dev_typo_cases()) >= 36
+    assert right(DEV_CASES) >= 24
+    assert right(dev_typo_cases()) >= 33
