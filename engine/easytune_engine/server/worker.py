@@ -305,7 +305,8 @@ class GenerationWorker:
         if not job.body.get("rewrite", True):
             return None
         if self._rewriter is None:
-            self._rewriter = PromptRewriter.load()  # its word model loads when a prompt needs it
+            gen = job.generator or job.model.generator  # its word model loads when a prompt
+            self._rewriter = PromptRewriter.load(device=gen.device)  # needs it, beside the model
         rewrite = self._rewriter(job.body["prompt"])
         if self._rewriter.word_model_error is not None:  # installed, but not the pinned files
             self.log("word_model_rejected", error=self._rewriter.word_model_error)

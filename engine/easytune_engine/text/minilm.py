@@ -262,8 +262,11 @@ def find_word_model() -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def load_minilm(folder: Path | None = None, verify: bool = True) -> MiniLM:
-    """Load the pinned all-MiniLM-L6-v2 from `folder` (default: `find_word_model()`)."""
+def load_minilm(
+    folder: Path | None = None, verify: bool = True, device: str | torch.device = "cpu"
+) -> MiniLM:
+    """Load the pinned all-MiniLM-L6-v2 from `folder` (default: `find_word_model()`) onto
+    `device` (`embed` still returns CPU tensors)."""
     folder = folder if folder is not None else find_word_model()
     if folder is None:
         raise WordModelError(f"the pretrained word model is not installed: {INSTALL_HINT}")
@@ -288,4 +291,4 @@ def load_minilm(folder: Path | None = None, verify: bool = True) -> MiniLM:
             raise WordModelError(f"{weights} has no tensor {missing[0]}")
         state[name] = torch.cat([source[k] for k in keys]) if len(keys) > 1 else source[keys[0]]
     model.load_state_dict(state, strict=True)
-    return model.eval().requires_grad_(False)
+    return model.to(device).eval().requires_grad_(False)

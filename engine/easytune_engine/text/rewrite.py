@@ -125,10 +125,12 @@ class PromptRewriter:
         config: RewriterConfig | None = None,
         *,
         word_model_folder: Path | None = None,
+        device: str | torch.device = "cpu",
     ) -> None:
         self.config = config or RewriterConfig()
         self._word_model = word_model
         self._folder = word_model_folder if word_model is None else None
+        self._device = device  # where a model loaded from the folder runs
         self.word_model_error: str | None = None
         self.tokenizer = Tokenizer()
         self.known = frozenset(default_vocabulary())
@@ -143,10 +145,13 @@ class PromptRewriter:
         self._content_vectors: torch.Tensor | None = None
 
     @classmethod
-    def load(cls, config: RewriterConfig | None = None) -> PromptRewriter:
-        """With the pinned word model when it is installed (loaded when first needed), else
-        typo correction only."""
-        return cls(None, config, word_model_folder=find_word_model())
+    def load(
+        cls, config: RewriterConfig | None = None, device: str | torch.device = "cpu"
+    ) -> PromptRewriter:
+        """With the pinned word model when it is installed (loaded on `device` when first
+        needed: on a GPU engine, the GPU, so rewriting costs milliseconds), else typo correction
+        only."""
+        return cls(None, config, word_model_folder=find_word_model(), device=device)
 
     @property
     def has_word_model(self) -> bool:
@@ -162,7 +167,7 @@ class PromptRewriter:
         if self._word_model is None and self._folder is not None:
             folder, self._folder = self._folder, None
             try:
-                self._word_model = load_minilm(folder)
+                self._word_model = load_minilm(folder, device=self._device)
             except WordModelError as exc:
                 self.word_model_error = str(exc)
         if self._word_model is None:
