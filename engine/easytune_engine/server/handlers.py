@@ -34,6 +34,7 @@ from easytune_protocol.codec import MAX_MESSAGE_BYTES
 
 from .. import __version__
 from ..reward import rankings
+from ..text.minilm import find_word_model
 from .batching import GenerateJob
 from .checkpoints import REWARD, CheckpointBook
 from .jobs import JobParams, JobRunner, JobTable
@@ -103,6 +104,8 @@ class Handlers:
         self.events_endpoint = events_endpoint
         self.request_stop = request_stop
         self.started = time.time()
+        synonyms = ("prompt_synonyms",) if find_word_model() is not None else ()
+        self.capabilities = [*CAPABILITIES, *synonyms]  # synonyms need the word model
         self._table: dict[str, Callable[[Message, Peer], Outcome | None]] = {
             "hello": self.hello,
             "list_models": self.list_models,
@@ -140,7 +143,7 @@ class Handlers:
                 "protocol_version": PROTOCOL_VERSION,
                 "engine_version": __version__,
                 "engine_session": self.engine_session,
-                "capabilities": list(CAPABILITIES),
+                "capabilities": self.capabilities,
                 "models": self.registry.records(),
                 "device": self.device,
                 "events": self.events_endpoint,

@@ -10,6 +10,7 @@ import pytest
 import zmq
 
 from easytune_engine.checkpoint import load_checkpoint
+from easytune_engine.text.minilm import find_word_model
 from easytune_protocol import PROTOCOL_VERSION, ErrorCode, RemoteError, encode, request
 from easytune_protocol.catalogue import JOINT_NAMES, JOINT_PARENTS
 from easytune_protocol.client import EngineClient
@@ -30,7 +31,9 @@ def test_hello_and_list_models(client: EngineClient, engine) -> None:
     assert info["events"] == engine.ready["events"]
     assert info["joint_names"] == list(JOINT_NAMES)
     assert info["joint_parents"] == list(JOINT_PARENTS)
-    assert {"generate", "rankings"} <= set(info["capabilities"])
+    assert {"generate", "rankings", "prompt_rewrite"} <= set(info["capabilities"])
+    # Synonyms are offered exactly when the engine has the word model (the tests share its env).
+    assert ("prompt_synonyms" in info["capabilities"]) == (find_word_model() is not None)
     (model,) = info["models"]
     assert model["name"] == "mld" and model["kind"] == "mld"
     assert client.request("list_models")["models"] == info["models"]
