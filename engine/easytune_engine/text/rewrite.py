@@ -80,6 +80,7 @@ class RewriterConfig:
     min_context: float = 0.65  # the rewritten sentence must keep this cosine with the typed one
     shortlist: int = 32  # synonyms scored in context: the nearest by the word alone
     window: int = 5  # words each side of the word that make its context
+    max_lookups: int = 12  # unknown words per prompt scored by the word model (the rest: typos)
     cache_size: int = 4096  # rewritten prompts remembered
 
 
@@ -226,10 +227,10 @@ class PromptRewriter:
         options = [c for c in self.content if self._pos[c] & pool and c not in _LIGHT_VERBS]
         return [o for o in options if self._ending(o) == ending(words[i])] or options
 
-    def _choose(self, words: list[str], i: int) -> Substitution | None:
+    def _choose(self, words: list[str], i: int, use_model: bool) -> Substitution | None:
         """The best replacement for words[i] (typo or synonym), or None to leave it."""
         word, typos = words[i], self._typos(words[i])
-        loaded = self._model()
+        loaded = self._model() if use_model else None
         if loaded is None:
             return Substitution(word, typos[0], "typo", 1.0) if typos else None
         model, vectors = loaded
@@ -260,10 +261,12 @@ class PromptRewriter:
         words = self.tokenizer.words(prompt)
         subs: list[Substitution] = []
         unknown: list[str] = []
+        lookups = 0  # words scored by the word model: bounded, so no prompt costs seconds
         for i, word in enumerate(words):
             if word in self.known or not any(c.isalpha() for c in word):
                 continue
-            sub = self._choose(words, i)
+            lookups += 1
+            sub = self._choose(words, i, use_model=lookups <= self.config.max_lookups)
             if sub is None:
                 unknown.append(word)
             else:

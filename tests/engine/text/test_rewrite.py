@@ -118,3 +118,14 @@ def test_development_accuracy(full: PromptRewriter) -> None:
 
     assert right(DEV_CASES) >= 24
     assert right(dev_typo_cases()) >= 33
+
+
+@needs_model
+def test_word_model_work_per_prompt_is_bounded(full: PromptRewriter) -> None:
+    """A prompt of 40 unknown words: only the first `max_lookups` are scored by the word model;
+    later ones get typo correction alone ("wlaks" still becomes "walks")."""
+    words = [f"zorb{chr(97 + k % 26)}{chr(97 + k // 26)}" for k in range(40)]
+    r = full(" ".join([*words, "wlaks"]))
+    synonyms = [s for s in r.substitutions if s.reason == "synonym"]
+    assert len(synonyms) <= full.config.max_lookups
+    assert r.substitutions[-1].replacement == "walks"
