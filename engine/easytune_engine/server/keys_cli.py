@@ -122,7 +122,11 @@ def add_commands(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing server keypair")
 
     p = command("add-client", _add_client, "put a client's public key on the allow-list")
-    p.add_argument("key", metavar="PUBLIC_KEY_OR_FILE", help="40-character Z85 key, or key file")
+    p.add_argument(
+        "key",
+        metavar="PUBLIC_KEY_OR_FILE",
+        help="40-character Z85 key, or key file (a key starting with '-' goes last, after --)",
+    )
     p.add_argument("--name", help="allow-list entry name (default: from the file name or key)")
     p.add_argument("--force", action="store_true", help="replace an entry of the same name")
 

@@ -50,10 +50,19 @@ def test_default_dir_is_in_the_engine_data_dir(tmp_path: Path, capsys, monkeypat
     assert (tmp_path / "home" / "engine" / "keys" / "server.key_secret").is_file()
 
 
+def public_key(dash: bool = False) -> str:
+    """A fresh Z85 public key that starts with "-" (or not): 1 in 85 do, and argparse would read
+    such a key as an option unless it comes after "--"."""
+    while True:
+        key = zmq.curve_keypair()[0].decode()
+        if key.startswith("-") == dash:
+            return key
+
+
 def test_add_client_by_key_or_file(tmp_path: Path, capsys) -> None:
     d = tmp_path / "keys"
     keys(capsys, "generate", "--dir", str(d))
-    bob = zmq.curve_keypair()[0].decode()
+    bob = public_key()
     rc, out, _ = keys(capsys, "add-client", bob, "--name", "bob", "--dir", str(d))
     assert rc == 0 and "allowed client bob" in out
     assert _mode(d / "clients" / "bob.key") == 0o600
@@ -62,7 +71,7 @@ def test_add_client_by_key_or_file(tmp_path: Path, capsys) -> None:
 
     pub_file, _ = zmq.auth.create_certificates(tmp_path, "carol")  # a pyzmq certificate
     assert keys(capsys, "add-client", pub_file, "--dir", str(d))[0] == 0
-    other = zmq.curve_keypair()[0].decode()
+    other = public_key()
     rc, _, err = keys(capsys, "add-client", other, "--name", "bob", "--dir", str(d))
     assert rc == 2 and "bob.key exists" in err and "--name" in err
 
@@ -144,3 +153,12 @@ def test_keys_is_a_registered_command(tmp_path: Path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "server.key_secret").is_file()
+
+
+def test_a_key_starting_with_a_dash_goes_after_double_dash(tmp_path: Path, capsys) -> None:
+    d = tmp_path / "keys"
+    keys(capsys, "generate", "--dir", str(d))
+    dash = public_key(dash=True)
+    rc, out, _ = keys(capsys, "add-client", "--name", "dave", "--dir", str(d), "--", dash)
+    assert rc == 0 and "allowed client dave" in out
+    assert security.read_allow_list(d / "clients") == {dash.encode(): "dave"}
