@@ -63,6 +63,7 @@ On the engine's machine (DIR defaults to the engine's data directory + `/keys`):
 ```
 easytune-engine keys generate [--dir DIR]                 # server.key, server.key_secret
 easytune-engine keys add-client PUBLIC_KEY_OR_FILE --name alice [--dir DIR]
+easytune-engine keys add-client --name bob -- -PUBLIC_KEY  # a key that starts with '-'
 easytune-engine keys client --out alice.key_secret [--dir DIR]   # an artist's keypair, allowed
 easytune-engine keys list [--dir DIR]                     # server key and allowed clients
 easytune-engine keys remove-client alice [--dir DIR]
