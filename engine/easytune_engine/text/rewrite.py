@@ -53,7 +53,8 @@ _DETERMINERS = frozenset({"a", "an", "the", "this", "that", "his", "her", "their
 
 @dataclass(frozen=True)
 class Substitution:
-    """One word replaced: what was typed, what the models get, why, and how sure (0..1)."""
+    """One word replaced: what was typed, what the models get, why, and the text cosine kept
+    (1.0 for a typo corrected without the word model)."""
 
     word: str
     replacement: str
@@ -153,10 +154,6 @@ class PromptRewriter:
         needed: on a GPU engine, the GPU, so rewriting costs milliseconds), else typo correction
         only."""
         return cls(None, config, word_model_folder=find_word_model(), device=device)
-
-    @property
-    def has_word_model(self) -> bool:
-        return self._word_model is not None or self._folder is not None
 
     def model_text(self, prompt: str) -> str:
         """What a model should read: the rewritten text when a word changed, else `prompt`."""
