@@ -103,7 +103,7 @@ def test_bad_client_keys_say_what_is_valid(tmp_path: Path, capsys, key: str, say
 
 def test_bad_names_and_files_are_refused(tmp_path: Path, capsys) -> None:
     d = tmp_path / "keys"
-    key = zmq.curve_keypair()[0].decode()
+    key = public_key()
     rc, _, err = keys(capsys, "add-client", key, "--name", "../evil", "--dir", str(d))
     assert rc == 2 and "letters, digits" in err
     junk = tmp_path / "junk.key"
