@@ -72,10 +72,14 @@ def calibration(model) -> list[dict]:
 
 def rewritten(rw: PromptRewriter, prompts: list[TestPrompt]) -> tuple[list[TestPrompt], dict]:
     t0 = time.perf_counter()
-    out = [TestPrompt(rw(p.text).text, (), p.length, p.program_id) for p in prompts]
+    rewrites = [rw(p.text) for p in prompts]
     seconds = time.perf_counter() - t0
-    before = sum(len(rw(p.text).unknown) + len(rw(p.text).substitutions) for p in prompts)
-    after = sum(len(rw(p.text).unknown) for p in prompts)
+    out = [
+        TestPrompt(r.text, (), p.length, p.program_id)
+        for r, p in zip(rewrites, prompts, strict=True)
+    ]
+    before = sum(len(r.unknown) + len(r.substitutions) for r in rewrites)
+    after = sum(len(r.unknown) for r in rewrites)
     stats = {
         "unknown_words_per_prompt_before": round(before / len(prompts), 3),
         "unknown_words_per_prompt_after": round(after / len(prompts), 3),
