@@ -5,6 +5,8 @@ Stages run in order and each resumes from `<run_dir>/train_state.safetensors`:
 - mld: "vae" (the VAE alone), then the latent scale is measured, then "denoiser" (VAE frozen);
 - lcm: "lcm", consistency distillation from an MLD teacher (default: the shipped one), whose VAE,
   latent scale and normalisation the student inherits.
+An MDM run may start from trained weights (`init`; the `refine` preset requires it); the manifest
+then records their hash.
 The result, `<run_dir>/model.safetensors`, is the EMA model with a manifest-ready `extra`.
 """
 
@@ -87,6 +89,18 @@ def _student_from_teacher(preset_model, teacher: Backbone) -> LCM:
     return student
 
 
+def _load_init(model: Backbone, init: str | Path, device: str, encoder_sha256: str) -> str:
+    """Copy the weights (and Mean/Std) of checkpoint `init` into `model`; returns its hash."""
+    start = load_backbone(init, device=device, text_encoder_sha256=encoder_sha256)
+    if type(start) is not type(model):
+        raise ValueError(f"init {init}: a {type(start).__name__}, not a {type(model).__name__}")
+    try:
+        model.load_state_dict(start.state_dict())
+    except RuntimeError as exc:
+        raise ValueError(f"init {init}: its network differs from the preset's: {exc}") from None
+    return start.checkpoint_sha256
+
+
 def train_backbone(
     name: str,
     preset: str,
@@ -103,15 +117,24 @@ def train_backbone(
     steps: dict[str, int] | None = None,
     time_budget_s: dict[str, float] | None = None,
     device_data: bool = False,
+    init: str | Path | None = None,
 ) -> Path:
     """Train (or resume) and write `<run_dir>/model.safetensors`; returns its path.
 
     `steps` overrides the preset's step count of the named stages; `time_budget_s` shortens the
     named stages to what fits that many seconds (see `run_stage`); the steps each stage really
     ran are what the manifest records. `device` and `workers` as in `run_stage`; `device_data`
-    holds the split on `device` once for all stages (`DeviceBatches`).
+    holds the split on `device` once for all stages (`DeviceBatches`). `init` (MDM only: a
+    shipped name or a checkpoint of the preset's network) is where the weights start.
     """
     p = get_preset(name, preset)
+    if init is not None and name != "mdm":
+        raise ValueError(
+            f"init: only an MDM run starts from trained weights ({name}: "
+            + ("pass the teacher with --teacher)" if name == "lcm" else "its VAE trains first)")
+        )
+    if p.needs_init and init is None:
+        raise ValueError(f"the {preset!r} preset continues a trained model: pass --init")
     order = STAGES[name]
     for label, per in (("steps", steps or {}), ("time budget", time_budget_s or {})):
         unknown = sorted(set(per) - set(order))
@@ -135,6 +158,9 @@ def train_backbone(
         distill = ConsistencyDistillation(model, teacher_model, seed)
     else:
         model = build_backbone(name, p.model, split.mean, split.std).to(device)
+    init_sha = None
+    if init is not None:
+        init_sha = _load_init(model, init, device, encoder.source_sha256)
     state_path = run_dir / "train_state.safetensors"
     saved = _saved_stage(state_path)
     first = order.index(saved) if saved in order else 0
@@ -189,6 +215,8 @@ def train_backbone(
             {s: stage_cfg[s].steps for s in order},
         ),
     }
+    if init_sha is not None:
+        extra["init_sha256"] = init_sha
     if name == "lcm":
         extra["teacher_sha256"] = getattr(distill.teacher, "checkpoint_sha256", None)
     out = run_dir / "model.safetensors"

@@ -3,6 +3,7 @@
     easytune-engine train --backbone mld --preset default --out runs/mld
     easytune-engine train --backbone lcm --teacher runs/mld/model.safetensors --out runs/lcm
     easytune-engine train --backbone mdm --preset large --device cuda --workers 6
+    easytune-engine train --backbone mdm --preset refine --init runs/mdm-large/model.safetensors
 
 Runs are resumable: run the same command again after an interruption. Heavy imports wait until
 the command runs.
@@ -90,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         steps=steps,
         time_budget_s=budget,
         device_data=args.device_data,
+        init=args.init,
     )
     print(f"model -> {path}")
     return 0
@@ -99,9 +101,15 @@ def add_commands(sub) -> None:
     """Register `train` on the top-level subparsers."""
     p = sub.add_parser("train", help="train a text-to-motion backbone (resumable)")
     p.add_argument("--backbone", required=True, help="mdm, mld or lcm")
-    p.add_argument("--preset", default="default", help="tiny (tests) or default (what ships)")
+    p.add_argument(
+        "--preset",
+        default="default",
+        help="tiny (tests), default (the CPU budget), large (a GPU) or refine (mdm: continues "
+        "--init with the root-trajectory term)",
+    )
     p.add_argument("--data", default="builtin", help="'builtin' or a HumanML3D-format directory")
     p.add_argument("--out", help="run directory (default: $EASYTUNE_HOME/runs/BACKBONE-PRESET)")
+    p.add_argument("--init", help="mdm only: start from this checkpoint (a path or a shipped name)")
     p.add_argument("--teacher", default="mld", help="lcm only: MLD teacher (default: shipped)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")

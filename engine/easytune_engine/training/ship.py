@@ -75,6 +75,7 @@ def ship(
             "fp16_max_joint_error_m": round(err, 6),
             "text_encoder_sha256": extra.get("text_encoder_sha256"),
             "teacher_sha256": extra.get("teacher_sha256"),
+            "init_sha256": extra.get("init_sha256"),  # the weights a `refine` run started from
             "corpus": extra.get("corpus"),
             "training": {"preset": extra.get("preset"), "seed": extra.get("seed")}
             | {"stages": extra.get("stages")},

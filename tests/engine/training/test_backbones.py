@@ -246,3 +246,47 @@ def test_steps_for_a_stage_the_backbone_lacks_is_refused(tiny_corpus: Path, tmp_
 
     with pytest.raises(ValueError, match=r"unknown stage\(s\) \['vae'\]; mdm has \['mdm'\]"):
         train_backbone("mdm", "tiny", tiny_corpus, tmp_path, steps={"vae": 10})
+
+
+def test_an_mdm_run_starts_from_its_init(mdm_run: Path, tiny_corpus: Path, tmp_path: Path):
+    """`init` puts the trained weights in before the first step, and the manifest names them."""
+    init = load_backbone(mdm_run / MODEL)
+    runs = {}
+    for label, start in (("init", mdm_run / MODEL), ("fresh", None)):
+        out = backbones.train_backbone(
+            "mdm", "tiny", tiny_corpus, tmp_path / label, steps={"mdm": 1}, init=start,
+            progress=False,
+        )  # fmt: skip
+        runs[label] = load_backbone(out)
+    trained = dict(init.named_parameters())
+    assert len(trained) > 10
+    # one warm-up step (lr 1e-3 / 30) barely moves the EMA from where training started
+    for k, v in runs["init"].named_parameters():
+        torch.testing.assert_close(v, trained[k], atol=1e-4, rtol=0, msg=k)
+    # a fresh run starts where the 40-step tiny run started (same seed), 0.02 away from its end
+    fresh = dict(runs["fresh"].named_parameters())
+    assert max((fresh[k] - trained[k]).abs().max().item() for k in trained) > 1e-2
+    assert runs["init"].checkpoint_extra["init_sha256"] == init.checkpoint_sha256
+    assert "init_sha256" not in runs["fresh"].checkpoint_extra
+
+
+def test_init_is_refused_where_it_cannot_apply(mdm_run: Path, tiny_corpus: Path, tmp_path: Path):
+    with pytest.raises(ValueError, match="'refine' preset continues a trained model: pass --init"):
+        backbones.train_backbone("mdm", "refine", tiny_corpus, tmp_path / "a")
+    with pytest.raises(ValueError, match="only an MDM run starts from trained weights"):
+        backbones.train_backbone("mld", "tiny", tiny_corpus, tmp_path / "b", init="mld")
+    # the tiny checkpoint does not fit the default preset's network: named, nothing trained
+    with pytest.raises(ValueError, match="its network differs from the preset's"):
+        backbones.train_backbone(
+            "mdm", "default", tiny_corpus, tmp_path / "c", init=mdm_run / MODEL, progress=False
+        )
+    assert not (tmp_path / "c" / STATE).exists()
+
+
+def test_a_preset_the_backbone_lacks_is_named():
+    from easytune_engine.training.presets import get_preset
+
+    with pytest.raises(ValueError, match="mld has no preset 'refine'; its presets: tiny, default"):
+        get_preset("mld", "refine")
+    with pytest.raises(ValueError, match="unknown backbone 'vae'"):
+        get_preset("vae", "tiny")
