@@ -40,7 +40,7 @@ from easytune_engine.text.rewrite_dev import misspell
 from machine import machine
 
 ROWS = [  # (label, backbone, sampling overrides)
-    ("MDM-style (DDPM 50)", "mdm", {}),
+    ("MDM-style (DDPM 50)", "mdm", {"sampler": "ddpm"}),
     ("MDM-style (DDIM 50)", "mdm", {"sampler": "ddim"}),
     ("MLD-style (DDIM 50)", "mld", {}),
     ("LCM-style 1 step", "lcm", {"steps": 1}),
