@@ -121,14 +121,6 @@ def _kind_pass_rates(kept: Path, corpus: Path, prompts) -> dict:
     }
 
 
-def _paired_diff(x: np.ndarray, y: np.ndarray, seed: int, n: int = 10000) -> dict:
-    """Mean of x - y (0/1 per prompt) and its 95% paired-bootstrap interval."""
-    idx = np.random.default_rng(seed).integers(0, len(x), (n, len(x)))
-    diff = x[idx].mean(axis=1) - y[idx].mean(axis=1)
-    lo, hi = np.percentile(diff, [2.5, 97.5])
-    return {"diff": float(x.mean() - y.mean()), "ci95": [float(lo), float(hi)]}
-
-
 def judge_models(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
@@ -164,9 +156,10 @@ def judge_models(args: argparse.Namespace) -> None:
             flush=True,
         )
     first = next(iter(rows))
-    base = np.array(rows[first]["accepted"])
+    base = rows[first]["accepted"]
     for r in rows.values():  # paired bootstrap over the same prompts and seeds
-        r["oracle_minus_" + first] = _paired_diff(np.array(r["accepted"]), base, args.seed)
+        diff, lo, hi = failures.paired_diff_ci(base, r["accepted"], seed=args.seed)
+        r["oracle_minus_" + first] = {"diff": diff, "ci95": [lo, hi]}
     runs = {}
     for label, path in models.items():
         run = Path(path).parent / "run.json"
