@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..models.io import check_backbone_name
 from ..models.latent import LCMConfig, MLDConfig
 from ..models.mdm import MDMConfig
 from ..models.vae import VAEConfig
@@ -115,8 +116,7 @@ _TABLE: dict[tuple[str, str], Preset] = {
 def get_preset(backbone: str, preset: str) -> Preset:
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
-    if backbone not in ("mdm", "mld", "lcm"):
-        raise ValueError(f"unknown backbone {backbone!r}; valid: mdm, mld, lcm")
+    check_backbone_name(backbone)
     try:
         return _TABLE[(backbone, preset)]
     except KeyError:
