@@ -56,8 +56,9 @@ from easytune_engine.training.presets import get_preset
 from machine import machine
 
 RESULTS = Path(__file__).parent / "results" / "mdm_trajectory.json"
-# The action kinds whose checks the trajectory term targets, and a few it should leave alone.
-TARGETED = ("turn", "side_step", "circle")
+# The action kinds whose checks the trajectory term targets (the results files of this session
+# were written when the last was misspelt "circle", so they lack walk_circle's parameters).
+TARGETED = ("turn", "side_step", "walk_circle")
 
 
 def train(args: argparse.Namespace) -> None:
