@@ -90,6 +90,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", action="append", default=[], help="NAME=CHECKPOINT override")
+    ap.add_argument(
+        "--backbones", nargs="+", default=None, help="only these backbones' rows (default: all)"
+    )
     ap.add_argument("--corpus", default=None)
     ap.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / "backbone_quality.json")
@@ -105,6 +108,8 @@ def main() -> None:
     results["rows"]["Real motion"] = row(real)
     gens = {}
     for label, name, sampling in ROWS:
+        if args.backbones is not None and name not in args.backbones:
+            continue
         gens.setdefault(name, MotionGenerator.load(paths.get(name, name)))
         t1 = time.time()
         rep = evaluate_backbone(
@@ -118,8 +123,12 @@ def main() -> None:
         )
         results["rows"][label] = row(rep) | {"seconds": round(time.time() - t1, 1)}
         print(f"{label}: {fmt(results['rows'][label])}", flush=True)
-    sets = paraphrase_sets(corpus, args.paraphrase_samples, args.seed)
-    for name, gen in gens.items():
+    sets = (
+        paraphrase_sets(corpus, args.paraphrase_samples, args.seed)
+        if args.paraphrase_samples
+        else {}
+    )
+    for name, gen in gens.items() if sets else ():
         for set_name, prompts in sets.items():
             with TemporaryDirectory() as tmp:
                 generate_test_set(gen, prompts, Path(tmp), seed=args.seed)

@@ -14,7 +14,10 @@
 #    `serve --gpu 0`, fast path against --eager (gpu_serve_check.py).
 # Results land in $OUT: the three weight files and results.tgz (JSON, logs, manifests).
 # Nothing is installed: the engine runs from the source tree on the machine's own PyTorch.
-# TRAIN=0 skips 3; FT_ARGS adds arguments to finetune_gpu.py (e.g. --methods ...).
+# TRAIN=0 skips 3; FT=0 skips 2; FT_ARGS adds arguments to finetune_gpu.py (e.g. --methods ...);
+# MDM_PRESET=refine continues the shipped MDM with the `refine` preset (MDM_STEPS at most, cut to
+# the time left) instead of training `large` from scratch; VAE_SHARE / DENOISER_SHARE / LCM_SHARE
+# split the latent chain's time (default 0.33 / 0.47 / 0.20).
 set -u
 T0=$(date +%s)
 ROOT=$(pwd)
@@ -28,7 +31,11 @@ END_S=${END_S:-555}  # the whole script should be done this many seconds after i
 WORKERS=${WORKERS:-0}  # > 0: batches drawn by worker processes instead of on the device
 PRESET=${PRESET:-large}  # tiny for a CPU dry run
 TRAIN=${TRAIN:-1}
+FT=${FT:-1}
 FT_ARGS=${FT_ARGS:-}
+MDM_PRESET=${MDM_PRESET:-$PRESET}
+MDM_STEPS=${MDM_STEPS:-8000}
+VAE_SHARE=${VAE_SHARE:-0.33} DENOISER_SHARE=${DENOISER_SHARE:-0.47} LCM_SHARE=${LCM_SHARE:-0.20}
 if ls .whl/*.whl >/dev/null 2>&1; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl && export PYTHONPATH=$PYTHONPATH:/tmp/site
@@ -61,11 +68,13 @@ wait $CORPUS
 stamp "corpus rc=$?"
 
 # 2. fine-tuning memory and speed
-# shellcheck disable=SC2086
-timeout "${FT_TIMEOUT:-110}" $PY benchmarks/finetune_gpu.py --device "$DEVICE" --deadline-s 80 --out "$R" $FT_ARGS \
-    >"$R/finetune_gpu.log" 2>&1
-stamp "finetune_gpu rc=$?"
-pack
+if [ "$FT" = 1 ]; then
+    # shellcheck disable=SC2086
+    timeout "${FT_TIMEOUT:-110}" $PY benchmarks/finetune_gpu.py --device "$DEVICE" --deadline-s 80 --out "$R" $FT_ARGS \
+        >"$R/finetune_gpu.log" 2>&1
+    stamp "finetune_gpu rc=$?"
+    pack
+fi
 
 # 4. the real server on the GPU
 if $PY -c "import zmq" 2>/dev/null; then
@@ -79,29 +88,40 @@ fi
 [ "$TRAIN" = 1 ] || { stamp "done (no training)"; pack && rm -rf "$R"; ls -la "$OUT"; exit 0; }
 
 # 3. training, two processes side by side
-train() {  # name, minutes spec..., extra args after --
-    local name=$1
-    shift
-    local data=(--device-data)
+train() {  # name, preset, then the train command's other arguments
+    local name=$1 preset=$2
+    shift 2
+    local data=(--device-data) t=$(date +%s)
     [ "$WORKERS" -gt 0 ] && data=(--workers "$WORKERS")
-    $PY -m easytune_engine train --backbone "$name" --preset "$PRESET" --device "$DEVICE" \
+    $PY -m easytune_engine train --backbone "$name" --preset "$preset" --device "$DEVICE" \
         "${data[@]}" --quiet --out "/tmp/runs/$name" "$@" >"$R/train_$name.log" 2>&1
     local rc=$?
+    if [ $rc != 0 ] && [ "$WORKERS" = 0 ] && [ $(($(date +%s) - t)) -lt 90 ]; then
+        # an early failure of the device-held data path: once more with worker processes
+        stamp "train $name rc=$rc with --device-data; again with --workers 6"
+        rm -rf "/tmp/runs/$name"
+        $PY -m easytune_engine train --backbone "$name" --preset "$preset" --device "$DEVICE" \
+            --workers 6 --quiet --out "/tmp/runs/$name" "$@" >"$R/train_${name}_workers.log" 2>&1
+        rc=$?
+    fi
     cp "/tmp/runs/$name/log.jsonl" "$R/train_$name.jsonl" 2>/dev/null
     stamp "train $name rc=$rc"
     return $rc
 }
 # what is left, less about 75 s of process starts and fp16 copies, goes to training: all of it to
-# MDM; to VAE / MLD denoiser / LCM in the ratio 0.33 / 0.47 / 0.20 (one after the other)
+# MDM; to VAE / MLD denoiser / LCM in the ratio of the shares (one after the other)
 LEFT=$((END_S - $(date +%s) + T0 - 75))
 read -r MIN_MDM MIN_VAE MIN_DENOISER MIN_LCM < <($PY -c "
 m = max($LEFT, 60) / 60 - 0.5  # each process starts in about 10 s
-print(f'{m:.2f} {0.33 * m:.2f} {0.47 * m:.2f} {0.20 * m:.2f}')")
+print(f'{m:.2f} {$VAE_SHARE * m:.2f} {$DENOISER_SHARE * m:.2f} {$LCM_SHARE * m:.2f}')")
 stamp "training: $LEFT s left; minutes mdm $MIN_MDM vae $MIN_VAE denoiser $MIN_DENOISER lcm $MIN_LCM"
-train mdm --fit-minutes "mdm=$MIN_MDM" &
+MDM_ARGS=()
+[ "$MDM_PRESET" = refine ] &&
+    MDM_ARGS=(--init "$ROOT/engine/easytune_engine/weights/mdm.safetensors" --steps "mdm=$MDM_STEPS")
+train mdm "$MDM_PRESET" --fit-minutes "mdm=$MIN_MDM" "${MDM_ARGS[@]}" &
 MDM=$!
-(train mld --fit-minutes "vae=$MIN_VAE" "denoiser=$MIN_DENOISER" &&
-    train lcm --teacher /tmp/runs/mld/model.safetensors --fit-minutes "lcm=$MIN_LCM") &
+(train mld "$PRESET" --fit-minutes "vae=$MIN_VAE" "denoiser=$MIN_DENOISER" &&
+    train lcm "$PRESET" --teacher /tmp/runs/mld/model.safetensors --fit-minutes "lcm=$MIN_LCM") &
 MLD=$!
 wait $MDM $MLD
 pack

@@ -73,8 +73,9 @@ def sample_batch(
     """Sample every candidate of `batch` in one call (MotionGenerator.generate's steps, with each
     request's own seed); returns, per request, its candidates' raw (length, 263) features.
     `gen`: the batch's weights; `fast`: their CUDA fast path (None: eager); both give a seed's
-    motion (the fast path in bf16 on a GPU, its text from a per-prompt cache). `texts`: what the
-    model reads per request (the rewritten prompts; None: each request's prompt as typed)."""
+    motion (the fast path: CUDA graphs, fp32 unless bf16 was asked for, its text from a
+    per-prompt cache). `texts`: what the model reads per request (the rewritten prompts; None:
+    each request's prompt as typed)."""
     first = batch[0]
     opts = first.options
     prompts: list[str] = []

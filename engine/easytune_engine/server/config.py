@@ -92,7 +92,7 @@ class ServeConfig:
     curve: CurveConfig | None = None  # None: plaintext, loopback endpoints only
     corpus: str = "builtin"  # SPL refinement; fine-tuning prompts before any ranking exists
     fast_path: bool = True  # on CUDA: generation with CUDA graphs (False: eager only)
-    graph_dtype: str = "bf16"  # the fast path's precision: bf16 (fastest) or fp32 (eager's motion)
+    graph_dtype: str = "fp32"  # the fast path's precision: fp32 (the eager loop's motion) or bf16
 
     def __post_init__(self) -> None:
         check_endpoint(self.bind, "--bind", curve=self.curve is not None)

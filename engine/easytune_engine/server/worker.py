@@ -67,7 +67,7 @@ class GenerationWorker:
         fast_path: bool = True,
         log: Callable[..., None] | None = None,
         registry: ModelRegistry | None = None,
-        graph_bf16: bool = True,
+        graph_bf16: bool = False,
     ) -> None:
         self.store_path = store_path
         self.engine_session = engine_session
@@ -77,7 +77,7 @@ class GenerationWorker:
         self.registry = registry  # resolves adapters
         self.data_dir = Path(store_path).parent
         self.fast_path = fast_path  # on CUDA: CUDA graphs (models/fastpath.py)
-        self.graph_bf16 = graph_bf16  # ... in bf16 (else fp32: the eager path's motion)
+        self.graph_bf16 = graph_bf16  # ... in bf16 (default fp32: the eager path's motion)
         self.log = log or (lambda *a, **k: None)
         self._fast: OrderedDict[int, tuple[MotionGenerator, FastSampler]] = OrderedDict()
         self._rewriter: PromptRewriter | None = None  # loaded on the first request that asks
