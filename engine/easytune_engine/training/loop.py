@@ -255,29 +255,44 @@ def _batch_source(
 
 
 class _BudgetFit:
-    """Measures the step rate between steps 20 and 70 of a run, then fits the steps to a budget."""
+    """Fits a stage's steps to a time budget: measured between steps 20 and 70 of the run, then
+    again once a quarter of the budget has passed, on the steps since the first measurement.
+
+    Early steps are slow (the text cache fills, kernels warm up): on an H200 the first estimate
+    was half the steady rate, so the second fit lengthens the stage to what really fits (never
+    beyond the stage's own steps)."""
 
     PROBE = (20, 70)
+    REFIT = 0.25  # of the budget
 
-    def __init__(self, budget_s: float, start: int) -> None:
-        self.budget_s, self.start = budget_s, start
+    def __init__(self, budget_s: float, start: int, max_steps: int) -> None:
+        self.budget_s, self.start, self.max_steps = budget_s, start, max_steps
         self.t_begin = time.time()
         self.t_probe = 0.0
-        self.done = False
+        self.fits = 0
+        self.step_fit, self.t_fit = 0, 0.0
 
-    def steps(self, step: int, c: StageConfig) -> int | None:
+    def steps(self, step: int) -> int | None:
+        """The stage's new step count at this step, or None to keep it."""
         ran = step - self.start
-        if self.done or ran < self.PROBE[0]:
+        if self.fits == 2 or ran < self.PROBE[0]:
             return None
         if ran == self.PROBE[0]:
             self.t_probe = time.time()
             return None
         if ran < self.PROBE[1]:
             return None
-        self.done = True
-        rate = (self.PROBE[1] - self.PROBE[0]) / max(time.time() - self.t_probe, 1e-9)
-        left = self.budget_s - (time.time() - self.t_begin)
-        return int(min(c.steps, max(step + rate * left, step + 1)))
+        now = time.time()
+        if self.fits == 0:
+            rate = (self.PROBE[1] - self.PROBE[0]) / max(now - self.t_probe, 1e-9)
+            self.step_fit, self.t_fit = step, now
+        elif now - self.t_begin >= self.REFIT * self.budget_s and step > self.step_fit:
+            rate = (step - self.step_fit) / max(now - self.t_fit, 1e-9)
+        else:
+            return None
+        self.fits += 1
+        left = self.budget_s - (now - self.t_begin)
+        return int(min(self.max_steps, max(step + rate * left, step + 1)))
 
 
 def run_stage(
@@ -339,12 +354,13 @@ def run_stage(
     next_batch = _batch_source(
         split, c.batch_size, rng, device, workers, device_batches, [seed, _stage_key(stage), start]
     )
-    fit = _BudgetFit(time_budget_s, start) if time_budget_s else None
+    fit = _BudgetFit(time_budget_s, start, c.steps) if time_budget_s else None
+    warmup = c.warmup
     step = start
     while step < c.steps:
-        if fit is not None and (fitted := fit.steps(step, c)) is not None:
+        if fit is not None and (fitted := fit.steps(step)) is not None:
             # a budget shorter than the warm-up gets a warm-up of a tenth of the steps
-            c = stage.config = replace(c, steps=fitted, warmup=min(c.warmup, fitted // 10 + 1))
+            c = stage.config = replace(c, steps=fitted, warmup=min(warmup, fitted // 10 + 1))
             if progress:
                 sys.stderr.write(f"\n[{stage.name}] {fitted} steps fit the time budget\n")
         for g in opt.param_groups:

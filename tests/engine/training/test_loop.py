@@ -305,6 +305,39 @@ def test_time_budget_fits_the_steps_and_records_them(split, cache, tmp_path: Pat
     assert load_checkpoint(tmp_path / STATE, STATE_KIND).config["step"] == stage.config.steps
 
 
+def test_time_budget_is_fitted_again_when_the_first_steps_were_slow(
+    split, cache, tmp_path: Path, monkeypatch
+):
+    """Steps that get faster after the probe (a warming cache) lengthen the stage at the refit."""
+    import easytune_engine.training.loop as loop
+
+    clock = [0.0]
+    monkeypatch.setattr(loop.time, "time", lambda: clock[0])
+    fits = []
+    real_steps = loop._BudgetFit.steps
+
+    def spy(self, step):
+        out = real_steps(self, step)
+        if out is not None:
+            fits.append(out)
+        return out
+
+    monkeypatch.setattr(loop._BudgetFit, "steps", spy)
+    stage, net = make_stage(cache, steps=5000, save_every=1000)
+    loss = stage.loss
+
+    def timed_loss(batch, text, step):  # a step takes 1 s until step 80, then 0.25 s
+        clock[0] += 1.0 if step < 80 else 0.25
+        return loss(batch, text, step)
+
+    stage.loss = timed_loss
+    run_stage(stage, net, split, cache, tmp_path, seed=0, progress=False, time_budget_s=400)
+    # probe (steps 20-70): 1 step/s, 330 s left -> 400 steps; at 100 s (step 160) the steps since
+    # the probe ran at 3 per second, 300 s left -> 1,060
+    assert fits == [400, 1060]
+    assert stage.config.steps == 1060
+
+
 def test_batches_drawn_on_the_device_give_the_single_process_run(split, cache, tmp_path: Path):
     """The whole split held on the device draws the default path's batches: the same weights."""
     default = _weights_after(split, cache, tmp_path / "a")
