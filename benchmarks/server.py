@@ -172,9 +172,12 @@ def gen_body(seed: int) -> dict[str, Any]:
 # -- (a) round-trip overhead ---------------------------------------------------------------------
 
 
-def round_trip(server: Server, gen: MotionGenerator, store: Store, repeats: int) -> dict[str, Any]:
+def round_trip(
+    server: Server, gen: MotionGenerator, store: Store, repeats: int, pause: float = PAUSE
+) -> dict[str, Any]:
     """Interleaved, run by run with the same seed: in-process generate, then the server's own
-    steps after it (clip_arrays, the durable store), then the same request served."""
+    steps after it (clip_arrays, the durable store), then the same request served; `pause` s of
+    idle before each of the two timed calls (an artist's pace; 0: back to back)."""
     bare, clip, stored, served, sampling = [], [], [], [], []
     ids: list[str] = []  # the served requests' ids, for their log lines
     max_diff = 0.0  # metres, served joints vs in-process joints of the same seed
@@ -182,7 +185,7 @@ def round_trip(server: Server, gen: MotionGenerator, store: Store, repeats: int)
         client.hello("benchmarks/server.py")
         for r in range(-3, repeats):  # 3 warm-up rounds
             seed = 10_000 + max(r, 0)
-            time.sleep(PAUSE)
+            time.sleep(pause)
             t0 = time.perf_counter()
             out = gen.generate([PROMPT], [FRAMES], seed=seed, steps=STEPS)
             t1 = time.perf_counter()
@@ -190,7 +193,7 @@ def round_trip(server: Server, gen: MotionGenerator, store: Store, repeats: int)
             t2 = time.perf_counter()
             store.add_clips([record(out.features[0], seed)])  # one SQLite FULL transaction
             t3 = time.perf_counter()
-            time.sleep(PAUSE)
+            time.sleep(pause)
             t4 = time.perf_counter()
             rid = client.send("generate", gen_body(seed))
             body = reply_to(client, rid).result()
@@ -227,6 +230,7 @@ def round_trip(server: Server, gen: MotionGenerator, store: Store, repeats: int)
         "model": MODEL,
         "steps": STEPS,
         "repeats": repeats,
+        "pause_s": pause,
         **rows,
         "extra_median_ms": round(extra, 3),
         "extra_p90_ms": round(
@@ -413,6 +417,7 @@ def main() -> None:
             store = Store(Path(tmp) / "in-process.sqlite")
             try:
                 rt = round_trip(server, gen, store, repeats)
+                rt_busy = round_trip(server, gen, store, repeats, pause=0.0)
             finally:
                 store.close()
             smalls = small_requests(server, small, args.window, args.clients)
@@ -445,6 +450,11 @@ def main() -> None:
         f"{'served row − generate row':40} {rt['extra_median_ms']:10.2f} "
         f"{rt['extra_p90_ms']:8.2f}   ({verdict} the ≤ {OVERHEAD_TARGET_MS:g} ms target)"
     )
+    busy = rt_busy["extra_over_generate"]
+    print(
+        f"{'the same, back to back (no idle gap)':40} {busy['median_ms']:10.2f} "
+        f"{busy['p90_ms']:8.2f}   (paired; idle threads wake slowly here)"
+    )
     print()
     print(f"(b) small requests (target ≥ {SMALL_TARGET_PER_S:,.0f}/s)")
     print(f"{'type':7} {'how':42} {'requests':>8} {'per s':>9}")
@@ -476,6 +486,7 @@ def main() -> None:
         "load_average_1min": {"before": load_before, "after": load_after},
         "seconds": round(elapsed, 1),
         "round_trip": rt,
+        "round_trip_back_to_back": rt_busy,
         "small_requests": smalls,
         "generate_throughput": gens,
         "generate_speedup_concurrent_over_one": round(speedup, 2),
