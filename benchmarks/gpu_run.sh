@@ -12,11 +12,13 @@
 #    -> LCM distillation in another; then each is stored fp16 (`training.ship`).
 # 4. with pyzmq importable (carried as a wheel in .whl/, see the device notes): the real server,
 #    `serve --gpu 0`, fast path against --eager (gpu_serve_check.py).
-# Results land in $OUT: the three weight files and results.tgz (JSON, logs, manifests).
+# Results land in $OUT: the weight files and results.tgz (JSON, logs, manifests). A weight file
+# over 15 MiB (the device tool returns files up to 16 MiB) comes back in parts:
+# `cat NAME.safetensors.part-* > NAME.safetensors`; its SHA-256 is in sha256.txt.
 # Nothing is installed: the engine runs from the source tree on the machine's own PyTorch.
 # TRAIN=0 skips 3; FT=0 skips 2; FT_ARGS adds arguments to finetune_gpu.py (e.g. --methods ...);
 # MDM_PRESET=refine continues the shipped MDM with the `refine` preset (MDM_STEPS at most, cut to
-# the time left) instead of training `large` from scratch; VAE_SHARE / DENOISER_SHARE / LCM_SHARE
+# the time left) instead of training `large` from scratch, MDM_PRESET=none trains no MDM; VAE_SHARE / DENOISER_SHARE / LCM_SHARE
 # split the latent chain's time (default 0.33 / 0.47 / 0.20).
 set -u
 T0=$(date +%s)
@@ -32,6 +34,7 @@ WORKERS=${WORKERS:-0}  # > 0: batches drawn by worker processes instead of on th
 PRESET=${PRESET:-large}  # tiny for a CPU dry run
 TRAIN=${TRAIN:-1}
 FT=${FT:-1}
+SPLIT_MIB=${SPLIT_MIB:-15}  # weight files over this many MiB come back in parts
 FT_ARGS=${FT_ARGS:-}
 MDM_PRESET=${MDM_PRESET:-$PRESET}
 MDM_STEPS=${MDM_STEPS:-8000}
@@ -118,11 +121,15 @@ stamp "training: $LEFT s left; minutes mdm $MIN_MDM vae $MIN_VAE denoiser $MIN_D
 MDM_ARGS=()
 [ "$MDM_PRESET" = refine ] &&
     MDM_ARGS=(--init "$ROOT/engine/easytune_engine/weights/mdm.safetensors" --steps "mdm=$MDM_STEPS")
-train mdm "$MDM_PRESET" --fit-minutes "mdm=$MIN_MDM" "${MDM_ARGS[@]}" &
-MDM=$!
+MDM=
+if [ "$MDM_PRESET" != none ]; then
+    train mdm "$MDM_PRESET" --fit-minutes "mdm=$MIN_MDM" "${MDM_ARGS[@]}" &
+    MDM=$!
+fi
 (train mld "$PRESET" --fit-minutes "vae=$MIN_VAE" "denoiser=$MIN_DENOISER" &&
     train lcm "$PRESET" --teacher /tmp/runs/mld/model.safetensors --fit-minutes "lcm=$MIN_LCM") &
 MLD=$!
+# shellcheck disable=SC2086
 wait $MDM $MLD
 pack
 
@@ -131,9 +138,18 @@ for name in mdm mld lcm; do
     if [ -f "/tmp/runs/$name/model.safetensors" ]; then
         $PY -m easytune_engine.training.ship --backbone "$name" \
             --model "/tmp/runs/$name/model.safetensors" >>"$R/ship.log" 2>&1 &&
-            cp "engine/easytune_engine/weights/$name.safetensors" "$OUT/$name.safetensors" &&
             cp "engine/easytune_engine/weights/$name.manifest.json" "$R/"
-        stamp "ship $name rc=$?"
+        rc=$?
+        f="engine/easytune_engine/weights/$name.safetensors"
+        if [ $rc = 0 ]; then
+            (cd "$(dirname "$f")" && sha256sum "$name.safetensors") >>"$OUT/sha256.txt"
+            if [ "$(stat -c %s "$f")" -gt $((SPLIT_MIB * 1024 * 1024)) ]; then
+                split -b "${SPLIT_MIB}M" "$f" "$OUT/$name.safetensors.part-"
+            else
+                cp "$f" "$OUT/$name.safetensors"
+            fi
+        fi
+        stamp "ship $name rc=$rc"
     fi
 done
 stamp "done"
