@@ -11,7 +11,8 @@
 #    steps each stage ran are recorded in its manifest): MDM in one process, VAE -> MLD denoiser
 #    -> LCM distillation in another; then each is stored fp16 (`training.ship`).
 # 4. with pyzmq importable (carried as a wheel in .whl/, see the device notes): the real server,
-#    `serve --gpu 0`, fast path against --eager (gpu_serve_check.py).
+#    `serve --gpu 0`, fast path against --eager (gpu_serve_check.py), then benchmarks/server.py --gpu
+#    (the serving overhead against the same fast path in process).
 # Results land in $OUT: the weight files and results.tgz (JSON, logs, manifests). A weight file
 # over 15 MiB (the device tool returns files up to 16 MiB) comes back in parts:
 # `cat NAME.safetensors.part-* > NAME.safetensors`; its SHA-256 is in sha256.txt.
@@ -86,6 +87,10 @@ if $PY -c "import zmq" 2>/dev/null; then
     timeout 150 $PY benchmarks/gpu_serve_check.py "$SERVE_DEV" --out "$R/gpu_serve_check.json" \
         >"$R/gpu_serve_check.log" 2>&1
     stamp "gpu_serve_check rc=$?"
+    # the serving overhead, paired against the same fast path in process (target <= 5 ms)
+    [ "$DEVICE" = cuda ] && timeout 150 $PY benchmarks/server.py --gpu --out "$R/server_gpu.json" \
+        >"$R/server_gpu.log" 2>&1
+    stamp "server --gpu rc=$?"
     pack
 fi
 [ "$TRAIN" = 1 ] || { stamp "done (no training)"; pack && rm -rf "$R"; ls -la "$OUT"; exit 0; }

@@ -1,6 +1,6 @@
 """Engine server speed: generate round-trip overhead, small-request and generate throughput.
 
-    python benchmarks/server.py [--threads 1] [--quick]
+    python benchmarks/server.py [--threads 1] [--quick] [--gpu]
 
 Starts a real `python -m easytune_engine serve --cpu --model lcm` on random loopback ports (its
 request log, JSON lines on stderr, goes to engine.log next to its data directory) and measures,
@@ -24,6 +24,10 @@ two on a 2-core machine the client's and the server's thread pools fight, and in
 jump several-fold from run to run. Other work may share the machine: the 1-minute load average is
 recorded before and after. Prints a table, writes benchmarks/results/server.json. `--quick`
 (about 10 s) for a smoke run; the full run takes 1–2 min (more while other jobs run).
+
+`--gpu` serves with `serve --gpu 0` and times the in-process side on the same GPU through the same
+fast path the server uses (`FastSampler.generate`, CUDA graphs), so (a) is still the overhead of
+serving, not eager against graphs.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from easytune_engine.models.base import check_lengths
+from easytune_engine.models.fastpath import FastSampler
 from easytune_engine.models.pipeline import MotionGenerator
 from easytune_engine.server.motion import clip_arrays
 from easytune_engine.server.store import ClipRecord, Store
@@ -172,8 +178,27 @@ def gen_body(seed: int) -> dict[str, Any]:
 # -- (a) round-trip overhead ---------------------------------------------------------------------
 
 
+def in_process(gen: MotionGenerator) -> Callable[[int], np.ndarray]:
+    """One clip's raw features (FRAMES, 263) for a seed, as the server computes them: eager on a
+    CPU (`MotionGenerator.generate`), the CUDA-graph fast path on a GPU."""
+    if gen.device.type != "cuda":
+        return lambda seed: gen.generate([PROMPT], [FRAMES], seed=seed, steps=STEPS).features[0]
+    fast, opts = FastSampler(gen), gen.options(STEPS)
+    lengths = check_lengths([FRAMES])
+
+    def one(seed: int) -> np.ndarray:
+        raw = fast.generate([PROMPT], lengths, opts, gen.generators(1, seed))
+        return raw[0, :FRAMES].numpy().astype(np.float32)
+
+    return one
+
+
 def round_trip(
-    server: Server, gen: MotionGenerator, store: Store, repeats: int, pause: float = PAUSE
+    server: Server,
+    generate: Callable[[int], np.ndarray],
+    store: Store,
+    repeats: int,
+    pause: float = PAUSE,
 ) -> dict[str, Any]:
     """Interleaved, run by run with the same seed: in-process generate, then the server's own
     steps after it (clip_arrays, the durable store), then the same request served; `pause` s of
@@ -187,11 +212,11 @@ def round_trip(
             seed = 10_000 + max(r, 0)
             time.sleep(pause)
             t0 = time.perf_counter()
-            out = gen.generate([PROMPT], [FRAMES], seed=seed, steps=STEPS)
+            features = generate(seed)
             t1 = time.perf_counter()
-            arrays = clip_arrays(out.features[0])  # what the server adds: joints, IK, contacts
+            arrays = clip_arrays(features)  # what the server adds: joints, IK, contacts
             t2 = time.perf_counter()
-            store.add_clips([record(out.features[0], seed)])  # one SQLite FULL transaction
+            store.add_clips([record(features, seed)])  # one SQLite FULL transaction
             t3 = time.perf_counter()
             time.sleep(pause)
             t4 = time.perf_counter()
@@ -390,6 +415,7 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads, server and in-process (default 1)"
     )
     ap.add_argument("--quick", action="store_true", help="fewer repeats (< 1 min)")
+    ap.add_argument("--gpu", action="store_true", help="serve and generate on CUDA device 0")
     ap.add_argument("--repeats", type=int, help="round trips timed (default 100; quick 10)")
     ap.add_argument("--small", type=int, help="small requests per case (default 20000; quick 2000)")
     ap.add_argument("--window", type=int, default=200, help="pipelined requests in flight")
@@ -410,14 +436,17 @@ def main() -> None:
     info = machine()
     load_before = load_average()
     torch.set_num_threads(args.threads)
-    gen = MotionGenerator.load(MODEL)
+    if args.gpu and not torch.cuda.is_available():
+        raise SystemExit("--gpu: no CUDA device here")
+    gen = MotionGenerator.load(MODEL, device="cuda" if args.gpu else "cpu")
+    generate = in_process(gen)
     with tempfile.TemporaryDirectory(prefix="easytune-bench-server-") as tmp:
-        server = start_server(Path(tmp), args.threads)
+        server = start_server(Path(tmp), args.threads, ("--gpu", "0") if args.gpu else ("--cpu",))
         try:
             store = Store(Path(tmp) / "in-process.sqlite")
             try:
-                rt = round_trip(server, gen, store, repeats)
-                rt_busy = round_trip(server, gen, store, repeats, pause=0.0)
+                rt = round_trip(server, generate, store, repeats)
+                rt_busy = round_trip(server, generate, store, repeats, pause=0.0)
             finally:
                 store.close()
             smalls = small_requests(server, small, args.window, args.clients)
@@ -481,6 +510,7 @@ def main() -> None:
         "benchmark": "server",
         "quick": args.quick,
         "threads": args.threads,
+        "device": torch.cuda.get_device_name(0) if args.gpu else "cpu",
         "torch": torch.__version__,
         "machine": info,
         "load_average_1min": {"before": load_before, "after": load_after},
