@@ -19,8 +19,8 @@
 # Nothing is installed: the engine runs from the source tree on the machine's own PyTorch.
 # TRAIN=0 skips 3; FT=0 skips 2; FT_ARGS adds arguments to finetune_gpu.py (e.g. --methods ...);
 # MDM_PRESET=refine continues the shipped MDM with the `refine` preset (MDM_STEPS at most, cut to
-# the time left) instead of training `large` from scratch, MDM_PRESET=none trains no MDM; VAE_SHARE / DENOISER_SHARE / LCM_SHARE
-# split the latent chain's time (default 0.33 / 0.47 / 0.20).
+# the time left) instead of training `large` from scratch, MDM_PRESET=none trains no MDM;
+# VAE_SHARE / DENOISER_SHARE / LCM_SHARE split the latent chain's time (default 0.33 / 0.47 / 0.20).
 set -u
 T0=$(date +%s)
 ROOT=$(pwd)

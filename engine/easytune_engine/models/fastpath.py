@@ -28,7 +28,7 @@ denormalisation. What stays outside is done on the host and crosses to the GPU a
 
 Precision is fp32 unless `bf16=True`: on an H200 the fp32 graphs gave the eager loop's motion
 exactly and met the targets (4-step LCM 1.9 ms, 50-step MLD 11.7 ms, one 196-frame clip), while
-bf16 autocast moved joints by 6-26 cm and was no faster (these models are launch-bound, not
+bf16 autocast moved joints by 8-25 cm and was no faster (these models are launch-bound, not
 compute-bound; benchmarks/results/gpu_check*.json).
 """
 
