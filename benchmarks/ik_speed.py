@@ -4,15 +4,16 @@ rewrite, on one CPU thread.
     OMP_NUM_THREADS=1 python benchmarks/ik_speed.py [--repeats 300] [--check 200]
         [--corpus /tmp/ethome/corpus/builtin-v2-8000-s0]
 
-"before" is the original solver, kept as tests/engine/motion/ik_reference.py; "after" is the
-shipped one. Target (issue: server overhead <= 5 ms per clip): IK <= 1.2 ms per 196-frame clip
-on 1 thread (stretch 0.8 ms). Cases: 1 clip and 4 clips in one `inverse_kinematics_many` call,
-196 frames each (real corpus clips of >= 196 frames cut to 196, or procedural clips from the
-tests if there is no corpus); `clip_arrays` (features -> joints -> IK -> arrays) of 1 clip with
-each solver, and `features_to_joints` alone. Each time is the median of --repeats calls, made in
-4 warm blocks per case that alternate between the cases (so that a change in the machine's load
-hits before and after alike); the CPU time (process_time) is reported too, as other processes
-may share the machine.
+"before" is the original solver, kept as tests/engine/motion/ik_reference.py; "after" is the shipped
+one, given float64 joints; "after_f32" the shipped one given float32 joints, which it solves in
+float32, as the server does. Target (issue: server overhead <= 5 ms per clip): IK <= 1.2 ms per
+196-frame clip on 1 thread (stretch 0.8 ms). Cases: 1 clip and 4 clips in one
+`inverse_kinematics_many` call, 196 frames each (real corpus clips of >= 196 frames cut to 196, or
+procedural clips from the tests if there is no corpus); `clip_arrays` (features -> joints -> IK ->
+arrays) of 1 clip with each solver, and `features_to_joints` alone. Each time is the median of
+--repeats calls, made in 4 warm blocks per case that alternate between the cases (so that a change
+in the machine's load hits before and after alike); the CPU time (process_time) is reported too, as
+other processes may share the machine.
 
 Before timing, a 16 MB array is allocated and freed: that raises glibc's mmap/trim thresholds as
 in any long-running process (the server), so that the solvers' ~1 MB of temporaries are not
@@ -113,11 +114,13 @@ def main() -> None:
     if len(features) == 4:
         source = f"corpus {corpus.name}: first 4 clips of >= {FRAMES} frames, cut to {FRAMES}"
         features = [x[:FRAMES] for x in features]
-        clips = [features_to_joints(x) for x in features]
+        clips = [features_to_joints(x).astype(np.float64) for x in features]
     else:
         source = f"procedural (tests' make_motion), {FRAMES} frames"
         clips = [make_motion(seed, frames=FRAMES) for seed in range(4)]
         features = []
+
+    clips32 = [c.astype(np.float32) for c in clips]
 
     def clip_arrays_before(x: np.ndarray) -> dict:
         server_motion.inverse_kinematics_many = ik_reference.inverse_kinematics_many
@@ -129,8 +132,10 @@ def main() -> None:
     cases = {
         "ik_1_clip_before": lambda: ik_reference.inverse_kinematics_many(clips[:1]),
         "ik_1_clip_after": lambda: ik.inverse_kinematics_many(clips[:1]),
+        "ik_1_clip_after_f32": lambda: ik.inverse_kinematics_many(clips32[:1]),
         "ik_4_clips_before": lambda: ik_reference.inverse_kinematics_many(clips),
         "ik_4_clips_after": lambda: ik.inverse_kinematics_many(clips),
+        "ik_4_clips_after_f32": lambda: ik.inverse_kinematics_many(clips32),
     }
     if features:
         cases["clip_arrays_before"] = lambda: clip_arrays_before(features[0])
@@ -140,10 +145,17 @@ def main() -> None:
 
     check: dict = {"clips": 0}
     if corpus.is_dir() and args.check > 0:
-        joints = [features_to_joints(x) for x in load_features(corpus, args.check)]
+        joints = [
+            features_to_joints(x).astype(np.float64) for x in load_features(corpus, args.check)
+        ]
         singles = max(max_difference([j]) for j in joints)
         batches = max(max_difference(joints[i : i + 8]) for i in range(0, len(joints), 8))
-        check = {"clips": len(joints), "max_abs_difference": max(singles, batches)}
+        f32 = max(max_difference([j.astype(np.float32)]) for j in joints)
+        check = {
+            "clips": len(joints),
+            "max_abs_difference": max(singles, batches),
+            "max_abs_difference_f32": f32,  # float32 rounding of the joints included
+        }
 
     print(f"{info['cpu']}, {info['cores']} cores, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     print(f"load average (1 min) at start: {info.get('load_average_1min_at_start')}; {source}")
@@ -154,9 +166,16 @@ def main() -> None:
         if f"{case}_after" in results:
             ratio = results[f"{case}_before"]["median_ms"] / results[f"{case}_after"]["median_ms"]
             print(f"{case}: {ratio:.1f}x faster")
+        if f"{case}_after_f32" in results:
+            ratio = (
+                results[f"{case}_before"]["median_ms"] / results[f"{case}_after_f32"]["median_ms"]
+            )
+            print(f"{case}, float32: {ratio:.1f}x faster")
     if check["clips"]:
         difference, count = check["max_abs_difference"], check["clips"]
         print(f"max |after - before| of the local rotations over {count} clips: {difference:.2e}")
+        f32 = check["max_abs_difference_f32"]
+        print(f"the same for float32 joints, solved in float32: {f32:.2e}")
 
     doc = {
         "machine": info,

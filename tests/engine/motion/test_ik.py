@@ -353,7 +353,27 @@ def test_matches_reference_on_procedural_and_noisy_clips(seed: int) -> None:
     _assert_matches_reference([joints])
     noisy = joints + np.random.default_rng(seed).normal(0.0, 0.01 * (1 + seed), joints.shape)
     _assert_matches_reference([noisy])
-    _assert_matches_reference([noisy.astype(np.float32)])
+    _assert_matches_reference([noisy.astype(np.float32).astype(np.float64)])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_float32_joints_are_solved_in_float32_and_agree_with_float64(seed: int) -> None:
+    # The server solves float32 joints in float32 (about twice as fast); an artist's rig must get
+    # the same rotations, to float32 rounding, as from the float64 solve of the same joints.
+    joints = make_motion(seed, frames=196)
+    noisy = joints + np.random.default_rng(seed).normal(0.0, 0.01, joints.shape)
+    single = noisy.astype(np.float32)
+    got = ik.inverse_kinematics_many([single, single[:50]])
+    for pose, clip in zip(got, [single, single[:50]], strict=True):
+        assert pose.local_rotations.dtype == pose.root_translation.dtype == np.float32
+        expected = ik.inverse_kinematics(clip.astype(np.float64))
+        assert expected.local_rotations.dtype == np.float64
+        assert np.abs(pose.local_rotations - expected.local_rotations).max() <= 2e-5
+        np.testing.assert_array_equal(pose.root_translation, clip[:, 0])
+        np.testing.assert_allclose(np.linalg.norm(pose.local_rotations, axis=-1), 1.0, atol=1e-6)
+        rest = ik.RestSkeleton.from_joints(clip)
+        again = ik.forward_kinematics(pose, rest)  # float64 FK of the float32 pose
+        assert np.abs(again - ik.forward_kinematics(expected, rest)).max() < 1e-5  # metres
 
 
 def test_matches_reference_with_straight_limbs_and_batches() -> None:
@@ -399,7 +419,7 @@ def test_matches_reference_where_a_bone_points_against_its_rest_direction(seed: 
 @pytest.mark.skipif(not _CORPUS.is_dir(), reason="no real clips at " + str(_CORPUS))
 def test_matches_reference_on_real_clips() -> None:
     files = sorted(_CORPUS.glob("*.npy"))[:40]
-    clips = [features_to_joints(np.load(f)) for f in files]
+    clips = [features_to_joints(np.load(f)).astype(np.float64) for f in files]
     for clip in clips:
         _assert_matches_reference([clip])
     _assert_matches_reference(clips[:8])
