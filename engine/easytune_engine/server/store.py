@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -112,8 +113,11 @@ class Store:
 
     # -- clips -----------------------------------------------------------------------------------
 
-    def add_clips(self, clips: Sequence[ClipRecord]) -> None:
-        """Store a generation's clips in one durable transaction."""
+    def add_clips(
+        self, clips: Sequence[ClipRecord], before_commit: Callable[[], None] | None = None
+    ) -> None:
+        """Store a generation's clips in one durable transaction (`before_commit` is called once
+        the rows are written, before the COMMIT and its fsync)."""
         now = time.time()
         with self.transaction():
             for c in clips:
@@ -130,6 +134,8 @@ class Store:
                         c.sampler, c.steps, c.guidance, c.engine_session,
                     ),
                 )  # fmt: skip
+            if before_commit is not None:
+                before_commit()
 
     def clip_features(self, clip_ids: Sequence[str]) -> dict[str, tuple[str, np.ndarray]]:
         """clip id -> (prompt, (T, 263) float32 features) for the ids that exist."""
@@ -305,7 +311,7 @@ class ClipWriter:
     """Durable clip commits on a thread of their own, with their own `Store`.
 
         writer = ClipWriter(path)
-        done = writer.add(records)   # starts the commit, returns at once
+        done = writer.add(records)   # writes the rows; returns with the commit running
         ...                          # IK and reply encoding run meanwhile (the fsync frees the GIL)
         done.result()                # the clips are on disk (or the commit's error is raised)
 
@@ -322,8 +328,21 @@ class ClipWriter:
             raise
 
     def add(self, clips: Sequence[ClipRecord]) -> Future[None]:
-        """Start storing `clips` in one durable transaction."""
-        return self._pool.submit(self._store.add_clips, list(clips))
+        """Store `clips` in one durable transaction; returns once their rows are written and only
+        the COMMIT (its fsync, which frees the GIL) is left running. Waiting for that much lets
+        the commit really overlap the caller's numpy work: the inserts' Python side would
+        otherwise wait for the GIL until that work ends (CPython hands the GIL to a waiting
+        thread only every `sys.getswitchinterval()`, 5 ms)."""
+        written = threading.Event()
+        done = self._pool.submit(self._add, list(clips), written)
+        written.wait()
+        return done
+
+    def _add(self, clips: list[ClipRecord], written: threading.Event) -> None:
+        try:
+            self._store.add_clips(clips, before_commit=written.set)
+        finally:
+            written.set()  # also when the transaction failed before its rows were written
 
     def close(self) -> None:
         """Finish the commits already started, then close the connection."""

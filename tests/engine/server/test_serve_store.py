@@ -109,6 +109,27 @@ def test_the_clip_writer_commits_off_thread_and_in_order(tmp_path: Path) -> None
         writer.close()
 
 
+def test_before_commit_runs_once_the_rows_are_written_and_before_they_are_committed(
+    tmp_path: Path,
+) -> None:
+    # ClipWriter.add returns at this point: the rows are written, only the COMMIT is left.
+    path = tmp_path / "engine.sqlite"
+    store, other = Store(path), Store(path)
+    seen: list[tuple[set[str], set[str]]] = []
+
+    def before_commit() -> None:
+        mine = set(store.clip_features(["b1", "b2"]))  # the writer's own open transaction
+        seen.append((mine, set(other.clip_features(["b1", "b2"]))))
+
+    try:
+        store.add_clips([clip("b1"), clip("b2")], before_commit=before_commit)
+        assert seen == [({"b1", "b2"}, set())]  # written, not yet visible to anyone else
+        assert set(other.clip_features(["b1", "b2"])) == {"b1", "b2"}  # committed after
+    finally:
+        store.close()
+        other.close()
+
+
 def test_closing_the_clip_writer_finishes_the_commits_started(tmp_path: Path) -> None:
     path = tmp_path / "engine.sqlite"
     writer = ClipWriter(path)
