@@ -55,6 +55,7 @@ from easytune_engine.models.fastpath import FastSampler
 from easytune_engine.models.pipeline import MotionGenerator
 from easytune_engine.server.motion import clip_arrays
 from easytune_engine.server.store import ClipRecord, Store
+from easytune_engine.server.worker import STAGES
 from easytune_protocol import new_id
 from easytune_protocol.client import EngineClient, Reply
 from machine import machine
@@ -234,7 +235,10 @@ def round_trip(
             diff = np.abs(body["clips"][0]["joints"] - arrays["joints"]).max()
             max_diff = max(max_diff, float(diff))
     # the log's `ms`: arrival to reply sent, inside the server
-    in_server = {r["id"]: r["ms"] / 1000.0 for r in server.request_lines(set(ids))}
+    lines = server.request_lines(set(ids))
+    in_server = {r["id"]: r["ms"] / 1000.0 for r in lines}
+    # the worker's stages (worker.STAGES), median ms each, from the same log lines
+    stages = {k: round(float(np.median([r["stages"][k] for r in lines])), 3) for k in STAGES}
     inside = [in_server[rid] for rid in ids]
     b, sv, sa, ins = (np.asarray(x) for x in (bare, served, sampling, inside))
     rows = {
@@ -264,6 +268,7 @@ def round_trip(
         "target_extra_ms": OVERHEAD_TARGET_MS,
         "meets_target": extra <= OVERHEAD_TARGET_MS,
         "served_vs_in_process_max_joint_diff_m": max_diff,
+        "served_stages_median_ms": stages,
     }
 
 
@@ -484,6 +489,8 @@ def main() -> None:
         f"{'the same, back to back (no idle gap)':40} {busy['median_ms']:10.2f} "
         f"{busy['p90_ms']:8.2f}   (paired; idle threads wake slowly here)"
     )
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in rt["served_stages_median_ms"].items())
+    print(f"in the server, median ms per stage (engine.log `stages`): {parts}")
     print()
     print(f"(b) small requests (target ≥ {SMALL_TARGET_PER_S:,.0f}/s)")
     print(f"{'type':7} {'how':42} {'requests':>8} {'per s':>9}")

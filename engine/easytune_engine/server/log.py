@@ -42,6 +42,7 @@ class EventLog:
         session: str | None = None,
         replayed: bool = False,
         batch: int | None = None,
+        stages: dict[str, float] | None = None,
     ) -> None:
         self.write(
             "request",
@@ -53,4 +54,5 @@ class EventLog:
             session=session,
             replayed=replayed or None,
             batch=batch,
+            stages=stages,  # generate: ms per stage in the worker (see worker.STAGES)
         )

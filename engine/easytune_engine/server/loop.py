@@ -187,6 +187,7 @@ class Server:
             h = done.header
             self._send(done.peer, done.frames, h.id)
             log = {"code": done.code, "session": h.session, "batch": done.batch}
+            log["stages"] = done.stages
             self.log.request(h.id, h.type, done.status, done.received, **log)
         for type_, body in self.runner.events():
             self.publish(type_, body)

@@ -41,6 +41,11 @@ from .motion import clip_arrays_many
 from .store import ClipRecord, ClipWriter, Store
 
 FAST_SAMPLERS = 4  # weights (active, adapters) whose captured graphs are kept
+# A served generate's stages, logged in ms with its request line (`stages`): queued (arrival to
+# the worker taking it), sample (prompt rewrite and sampling), store_start (the clip rows written;
+# the commit then runs on), clips (joints, IK), encode (the replies), commit (what was left of the
+# durable commit). The request line's `ms` adds handing the reply back and sending it.
+STAGES = ("queued", "sample", "store_start", "clips", "encode", "commit")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Finished:
     code: str | None
     received: float
     batch: int  # requests sampled together with this one (itself included)
+    stages: dict[str, float] | None = None  # ms per STAGES entry, for the request log
 
 
 class GenerationWorker:
@@ -166,6 +172,7 @@ class GenerationWorker:
         self, writer: ClipWriter, book: CheckpointBook, batch: Sequence[GenerateJob]
     ) -> None:
         t0 = time.perf_counter()
+        marks = [t0]  # perf_counter at the end of each stage after `queued`
         try:
             rewrites = [self._rewrite(job) for job in batch]
             texts = [
@@ -182,11 +189,13 @@ class GenerationWorker:
             for job in batch:
                 self._put(job, self._error(job, err), "error", err, len(batch))
             return
-        elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        marks.append(time.perf_counter())
+        elapsed_ms = (marks[-1] - t0) * 1000.0
         # Every candidate's clip is stored in one durable commit on the writer's thread while the
         # joints, IK and replies are computed here; no reply leaves before the commit returned.
         records = [self._records(job, feats) for job, feats in zip(batch, features, strict=True)]
         stored = writer.add([r for recs in records for r in recs])
+        marks.append(time.perf_counter())
         try:  # joints and IK of every candidate of the batch in one pass
             arrays = iter(clip_arrays_many([f for feats in features for f in feats]))
         except Exception as exc:
@@ -194,6 +203,7 @@ class GenerationWorker:
             for job in batch:
                 self._put(job, self._error(job, err), "error", err, len(batch))
             return
+        marks.append(time.perf_counter())
         ready: list[tuple[GenerateJob, list[Any]]] = []
         for job, recs, rewrite in zip(batch, records, rewrites, strict=True):
             mine = [next(arrays) for _ in recs]
@@ -209,6 +219,7 @@ class GenerationWorker:
                 self._put(job, self._error(job, err), "error", err, len(batch))
                 continue
             ready.append((job, frames))
+        marks.append(time.perf_counter())
         try:
             stored.result()
         except Exception as exc:
@@ -216,8 +227,9 @@ class GenerationWorker:
             for job, _ in ready:
                 self._put(job, self._error(job, err), "error", err, len(batch))
             return
+        marks.append(time.perf_counter())
         for job, frames in ready:
-            self._put(job, frames, "ok", None, len(batch))
+            self._put(job, frames, "ok", None, len(batch), _stages(job.received, marks))
 
     def _weights(self, book: CheckpointBook, job: GenerateJob) -> MotionGenerator:
         """The request's weights: those active when it arrived, or its adapter (loaded here)."""
@@ -241,9 +253,18 @@ class GenerationWorker:
             self._fast.popitem(last=False)
         return fast
 
-    def _put(self, job: GenerateJob, frames: list[Any], status: str, err: Any, batch: int) -> None:
+    def _put(
+        self,
+        job: GenerateJob,
+        frames: list[Any],
+        status: str,
+        err: Any,
+        batch: int,
+        stages: dict[str, float] | None = None,
+    ) -> None:
         code = str(err.code) if err is not None else None
-        self.done.put(Finished(job.peer, frames, job.header, status, code, job.received, batch))
+        done = Finished(job.peer, frames, job.header, status, code, job.received, batch, stages)
+        self.done.put(done)
         if self._wake is not None and threading.current_thread() is self._thread:
             self._wake.send(b"\x01")
 
@@ -312,3 +333,9 @@ class GenerationWorker:
             self.log("word_model_rejected", error=self._rewriter.word_model_error)
             self._rewriter.word_model_error = None  # logged once; the rewriter is typo-only now
         return rewrite if rewrite.substitutions else None
+
+
+def _stages(received: float, marks: list[float]) -> dict[str, float]:
+    """ms per STAGES entry from the arrival time and the stages' end times."""
+    starts = [received, *marks[:-1]]
+    return {k: round((b - a) * 1000.0, 3) for k, a, b in zip(STAGES, starts, marks, strict=True)}

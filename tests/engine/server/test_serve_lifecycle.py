@@ -13,6 +13,7 @@ import torch
 from serve_helpers import launch, start_engine
 
 from easytune_engine.server.config import ServeError, check_endpoint
+from easytune_engine.server.worker import STAGES
 from easytune_protocol import RequestTimeout
 
 
@@ -83,6 +84,12 @@ def test_shutdown_stops_and_a_restart_keeps_the_rankings(tmp_path: Path, tiny_mo
     requests = [r for r in first.log if r["event"] == "request"]
     assert [r["type"] for r in requests] == ["hello", "generate", "submit_ranking", "shutdown"]
     assert all(r["status"] == "ok" and r["ms"] >= 0 and r["id"] for r in requests)
+    # The generate line splits its time in the engine into the worker's stages, in order.
+    (gen_line,) = [r for r in requests if r["type"] == "generate"]
+    assert list(gen_line["stages"]) == list(STAGES)
+    assert all(v >= 0 for v in gen_line["stages"].values())
+    assert gen_line["stages"]["sample"] > 0 and sum(gen_line["stages"].values()) <= gen_line["ms"]
+    assert all("stages" not in r for r in requests if r["type"] != "generate")
 
     second = start_engine(data, tiny_model)  # the lock was released
     try:
