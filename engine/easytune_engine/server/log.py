@@ -6,7 +6,8 @@
 Every request gets exactly one `request` line (its id, type, status, error code and duration from
 arrival to reply); the server adds `ready`, `stopping` and `stopped` lines around its life, and
 `dropped` for a reply it could not deliver. A generate line adds `batch`: how many requests shared
-its sampling call.
+its sampling call, and `stages`: ms per stage in the generation worker (`worker.STAGES`: queued,
+sample, store_start, clips, encode, commit).
 """
 
 from __future__ import annotations
