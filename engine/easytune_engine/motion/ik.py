@@ -344,9 +344,8 @@ def _fill_twist(
     has_prev, has_next = prev >= start, next_ < end
     prev = np.where(has_prev, prev, np.where(has_next, next_, num_frames))  # num_frames: none
     next_ = np.where(has_next, next_, prev)
-    padded = np.concatenate(
-        [phi, np.zeros((n, 1), phi.dtype)], axis=1
-    )  # (n, T + 1): zero twist if none
+    # (n, T + 1): the extra column is the zero twist of a clip with no measurable frame
+    padded = np.concatenate([phi, np.zeros((n, 1), phi.dtype)], axis=1)
     rows = np.arange(n)[:, None]
     at_prev, at_next = padded[rows, prev], padded[rows, next_]
     step = (at_next - at_prev + np.pi) % (2 * np.pi) - np.pi  # the short way round
@@ -357,9 +356,8 @@ def _quaternion(frame: np.ndarray) -> np.ndarray:
     """Unit quaternions (4, T) of rotation matrices given by their columns (3, 3, T), by
     Shepperd's method (each frame uses the formula with the largest denominator)."""
     m = frame.reshape(9, -1)  # m[3 j + i] = M[i, j]
-    entries = np.empty(
-        (m.shape[1], 10), m.dtype
-    )  # 4 (w^2, x^2, y^2, z^2), then the rest of 4 q q_i
+    # 4 (w^2, x^2, y^2, z^2), then the rest of 4 q q_i
+    entries = np.empty((m.shape[1], 10), m.dtype)
     diagonal = m[_DIAGONAL].T  # (T, 3)
     entries[:, 0] = diagonal.sum(axis=1)
     entries[:, 1:4] = 2.0 * diagonal - entries[:, :1]

@@ -186,8 +186,12 @@ class Server:
         for done in self.worker.finished():
             h = done.header
             self._send(done.peer, done.frames, h.id)
-            log = {"code": done.code, "session": h.session, "batch": done.batch}
-            log["stages"] = done.stages
+            log = {
+                "code": done.code,
+                "session": h.session,
+                "batch": done.batch,
+                "stages": done.stages,  # ms per worker stage
+            }
             self.log.request(h.id, h.type, done.status, done.received, **log)
         for type_, body in self.runner.events():
             self.publish(type_, body)
