@@ -55,9 +55,8 @@ def _pose_or_error(joints: np.ndarray) -> Pose | ValueError:
 def _arrays(x: np.ndarray, joints: np.ndarray, pose: Pose) -> dict[str, np.ndarray]:
     return {
         "joints": joints,
-        "rotations": pose.local_rotations.astype(
-            np.float32, copy=False
-        ),  # (T, 22, 4) wxyz, unit, continuous
+        # (T, 22, 4) wxyz, unit, continuous
+        "rotations": pose.local_rotations.astype(np.float32, copy=False),
         "root_translation": pose.root_translation.astype(np.float32, copy=False),
         "foot_contacts": (x[:, CONTACTS] > 0.5).astype(np.uint8),
     }
