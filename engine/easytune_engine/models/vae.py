@@ -12,6 +12,7 @@ the same whether it is alone or batched with longer ones.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -104,6 +105,17 @@ class MotionVAE(nn.Module):
             nn.GELU(),
         )
         self.out = nn.Linear(w, FEATURE_DIM)
+
+    def encoder_modules(self) -> tuple[nn.Module, ...]:
+        """The modules that map motion to (μ, log σ²): frozen, they fix the latent space."""
+        return (self.down, self.encoder, self.enc_norm, self.to_latent)
+
+    def encoder_parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter `encode` uses; freezing these keeps the latent space fixed."""
+        yield self.dist_tokens
+        yield self.enc_pos
+        for module in self.encoder_modules():
+            yield from module.parameters()
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, 263) normalised features -> (μ, log σ²), each (B, L, d)."""

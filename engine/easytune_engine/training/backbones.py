@@ -3,10 +3,12 @@
 Stages run in order and each resumes from `<run_dir>/train_state.safetensors`:
 - mdm: one stage;
 - mld: "vae" (the VAE alone), then the latent scale is measured, then "denoiser" (VAE frozen);
+  the `refine` preset instead continues a trained MLD (`init`): "decoder" (the VAE's encoder
+  frozen, so the latent space and its scale stay as the denoiser knows them), then "denoiser";
 - lcm: "lcm", consistency distillation from an MLD teacher (default: the shipped one), whose VAE,
   latent scale and normalisation the student inherits.
-An MDM run may start from trained weights (`init`; the `refine` preset requires it); the manifest
-then records their hash.
+An MDM run may start from trained weights (`init`; the `refine` presets require it); the manifest
+then records their hash. The stages run are the preset's, in its order.
 The result, `<run_dir>/model.safetensors`, is the EMA model with a manifest-ready `extra`.
 """
 
@@ -30,6 +32,7 @@ from .device_batches import DeviceBatches
 from .loop import STATE_KIND, Stage, TextCache, run_stage
 from .objectives import (
     ConsistencyDistillation,
+    decoder_loss,
     latent_eps_loss,
     mdm_loss,
     measure_latent_std,
@@ -37,7 +40,7 @@ from .objectives import (
 )
 from .presets import get_preset
 
-STAGES = {"mdm": ("mdm",), "mld": ("vae", "denoiser"), "lcm": ("lcm",)}
+STAGES = {"mdm": ("mdm",), "mld": ("vae", "denoiser"), "lcm": ("lcm",)}  # from scratch
 
 
 def _saved_stage(path: Path) -> str | None:
@@ -121,25 +124,35 @@ def train_backbone(
 ) -> Path:
     """Train (or resume) and write `<run_dir>/model.safetensors`; returns its path.
 
-    `steps` overrides the preset's step count of the named stages; `time_budget_s` shortens the
+    `steps` overrides the preset's step count of the named stages (0 skips a stage of a preset
+    that continues trained weights, so its stages can train in separate runs); `time_budget_s`
+    shortens the
     named stages to what fits that many seconds (see `run_stage`); the steps each stage really
     ran are what the manifest records. `device` and `workers` as in `run_stage`; `device_data`
     holds the split on `device` once for all stages (`DeviceBatches`). `init` (MDM only: a
-    shipped name or a checkpoint of the preset's network) is where the weights start.
+    shipped name or a checkpoint of the preset's network) is where the weights start: MDM, or
+    a preset that continues trained weights (MLD `refine`).
     """
     p = get_preset(name, preset)
-    if init is not None and name != "mdm":
+    if init is not None and name != "mdm" and not p.needs_init:
         raise ValueError(
-            f"init: only an MDM run starts from trained weights ({name}: "
+            f"init: only MDM and the MLD 'refine' preset start from trained weights ({name} "
+            f"{preset!r}: "
             + ("pass the teacher with --teacher)" if name == "lcm" else "its VAE trains first)")
         )
     if p.needs_init and init is None:
         raise ValueError(f"the {preset!r} preset continues a trained model: pass --init")
-    order = STAGES[name]
+    order = tuple(p.stages)
     for label, per in (("steps", steps or {}), ("time budget", time_budget_s or {})):
         unknown = sorted(set(per) - set(order))
         if unknown:
             raise ValueError(f"{label} for unknown stage(s) {unknown}; {name} has {list(order)}")
+    skipped = sorted(s for s, n in (steps or {}).items() if n == 0)
+    if skipped and not p.needs_init:
+        raise ValueError(
+            f"steps {skipped} = 0 would skip a stage; only a preset that continues trained weights "
+            f"(refine) may skip one, and {name} {preset!r} trains from scratch"
+        )
     stage_cfg = {s: replace(c, steps=(steps or {}).get(s, c.steps)) for s, c in p.stages.items()}
     run_dir = Path(run_dir)
     split = load_split(data_root, "train")
@@ -167,12 +180,18 @@ def train_backbone(
     history = []
     for stage_name in order[first:]:
         cfg = stage_cfg[stage_name]
+        if cfg.steps == 0:  # skipped (refine): its weights stay as `init` left them
+            continue
         if stage_name == "mdm":
             stage = Stage("mdm", model, mdm_loss(model, seed), cfg)
         elif stage_name == "vae":
             stage = Stage("vae", model.vae, vae_loss(model, seed), cfg)
+        elif stage_name == "decoder":
+            for param in model.vae.encoder_parameters():
+                param.requires_grad_(False)
+            stage = Stage("decoder", model.vae, decoder_loss(model, seed), cfg)
         elif stage_name == "denoiser":
-            if saved != "denoiser":  # fresh from the VAE stage: measure the latent scale once
+            if "vae" in order and saved != "denoiser":  # a fresh VAE: measure its latent scale
                 model.latent_std.copy_(measure_latent_std(model, split, seed=seed))
             model.vae.requires_grad_(False)
             stage = Stage("denoiser", model.denoiser, latent_eps_loss(model, seed), cfg)

@@ -28,8 +28,8 @@ def _data_root(data: str) -> Path:
     return root
 
 
-def _per_stage(pairs: list[str], flag: str, cast: type) -> dict:
-    """["vae=3000", "denoiser=5000"] -> {"vae": 3000, "denoiser": 5000}."""
+def _per_stage(pairs: list[str], flag: str, cast: type, minimum: float = 1) -> dict:
+    """["vae=3000", "denoiser=5000"] -> {"vae": 3000, "denoiser": 5000}; values >= minimum."""
     out = {}
     for pair in pairs:
         stage, sep, value = pair.partition("=")
@@ -39,8 +39,8 @@ def _per_stage(pairs: list[str], flag: str, cast: type) -> dict:
             out[stage] = cast(value)
         except ValueError:
             raise ValueError(f"{flag} {pair!r}: expected STAGE={cast.__name__}") from None
-        if out[stage] <= 0:
-            raise ValueError(f"{flag} {pair!r}: must be > 0")
+        if not out[stage] >= minimum:
+            raise ValueError(f"{flag} {pair!r}: must be >= {minimum:g}")
     return out
 
 
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-    steps = _per_stage(args.steps, "--steps", int)
-    budget = {k: 60.0 * v for k, v in _per_stage(args.fit_minutes, "--fit-minutes", float).items()}
+    steps = _per_stage(args.steps, "--steps", int, minimum=0)  # 0 skips a stage (refine only)
+    minutes = _per_stage(args.fit_minutes, "--fit-minutes", float, minimum=1e-3)
+    budget = {k: 60.0 * v for k, v in minutes.items()}
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     if args.device.startswith("cuda"):
@@ -104,12 +105,16 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--preset",
         default="default",
-        help="tiny (tests), default (the CPU budget), large (a GPU) or refine (mdm: continues "
-        "--init with the root-trajectory term)",
+        help="tiny (tests), default (the CPU budget), large (a GPU) or refine (continues --init: "
+        "mdm with the root-trajectory term; mld: the VAE decoder, encoder frozen, then the "
+        "denoiser)",
     )
     p.add_argument("--data", default="builtin", help="'builtin' or a HumanML3D-format directory")
     p.add_argument("--out", help="run directory (default: $EASYTUNE_HOME/runs/BACKBONE-PRESET)")
-    p.add_argument("--init", help="mdm only: start from this checkpoint (a path or a shipped name)")
+    p.add_argument(
+        "--init",
+        help="mdm, or --preset refine: start from this checkpoint (a path or a shipped name)",
+    )
     p.add_argument("--teacher", default="mld", help="lcm only: MLD teacher (default: shipped)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")

@@ -48,8 +48,10 @@ class StageConfig:
     eval_every: int = 0  # steps between evaluations (with an evaluator; always at the end too)
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be >= 1")
+        if self.steps < 0 or self.batch_size < 1:  # 0 steps: a skipped stage (refine presets)
+            raise ValueError(
+                f"steps must be >= 0 and batch_size >= 1, got {self.steps} and {self.batch_size}"
+            )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 

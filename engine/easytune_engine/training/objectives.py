@@ -4,6 +4,8 @@
   optionally the integrated root-trajectory term on the predicted x0 (MDMConfig).
 - VAE: smooth-L1 reconstruction + velocity term + λ_KL · KL(q(z|x) ‖ N(0, I)) (MLD stage 1);
   optional per-group weights and an integrated root-trajectory term (VAEConfig).
+- VAE decoder (MLD `refine`): the same reconstruction terms with the encoder frozen, so the latent
+  space a trained denoiser works in does not move.
 - MLD denoiser: ε-prediction MSE on the scaled posterior-mean latent, text dropped (stage 2).
 - LCM: latent consistency distillation (MotionLCM): teacher takes one guided DDIM step from
   t_{n+k} to t_n; the target is the EMA target network's consistency output at t_n; Huber loss.
@@ -67,12 +69,11 @@ def mdm_loss(model, seed: int = 0) -> LossFn:
     return loss
 
 
-def vae_loss(model, seed: int = 0) -> LossFn:
-    """The VAE's loss; `VAEConfig.{root,velocity,contact}_weight` scale the reconstruction and
-    velocity terms of those feature groups (all 1: every channel alike, as before), and
-    `trajectory_weight` > 0 adds `root_trajectory_loss`."""
+def _reconstruction_loss(model):
+    """(rec, x, mask) -> (loss, logs): the VAE's smooth-L1 reconstruction + velocity terms, the
+    feature groups weighted by `VAEConfig.{root,velocity,contact}_weight`, plus the integrated
+    root-trajectory term when `trajectory_weight` > 0."""
     vae = model.vae
-    kl_w = vae.config.kl_weight
     traj_w = vae.config.trajectory_weight
     weights = vae.config.channel_weights()
     if weights is not None:
@@ -81,13 +82,8 @@ def vae_loss(model, seed: int = 0) -> LossFn:
     def weighted(err: torch.Tensor) -> torch.Tensor:
         return err if weights is None else err * weights
 
-    def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
-        x = batch.features
-        mu, logvar = vae.encode(x, batch.lengths)
-        z = mu + torch.randn(mu.shape, device=mu.device) * (0.5 * logvar).exp()
-        rec = vae.decode(z, batch.lengths)
-        x = x[:, : rec.shape[1]]
-        mask = batch.mask[:, : rec.shape[1]]
+    def loss(rec: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, Logs]:
+        x, mask = x[:, : rec.shape[1]], mask[:, : rec.shape[1]]
         recon = _masked_mean(weighted(F.smooth_l1_loss(rec, x, reduction="none")), mask)
         vel = _masked_mean(
             weighted(
@@ -95,13 +91,52 @@ def vae_loss(model, seed: int = 0) -> LossFn:
             ),
             mask[:, 1:],
         )
-        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum((1, 2)).mean()
-        total = recon + vel + kl_w * kl
-        logs = {"recon": recon.item(), "kl": kl.item()}
+        total, logs = recon + vel, {"recon": recon.item()}
         if traj_w > 0:
             traj = root_trajectory_loss(rec, x, mask, model.mean, model.std)
             total = total + traj_w * traj
             logs["traj"] = traj.item()
+        return total, logs
+
+    return loss
+
+
+def _posterior_sample(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return mu + torch.randn(mu.shape, device=mu.device) * (0.5 * logvar).exp()
+
+
+def vae_loss(model, seed: int = 0) -> LossFn:
+    """The VAE's loss: `_reconstruction_loss` of a posterior sample + λ_KL · KL."""
+    vae = model.vae
+    reconstruction = _reconstruction_loss(model)
+
+    def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
+        mu, logvar = vae.encode(batch.features, batch.lengths)
+        rec = vae.decode(_posterior_sample(mu, logvar), batch.lengths)
+        total, logs = reconstruction(rec, batch.features, batch.mask)
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum((1, 2)).mean()
+        total = total + vae.config.kl_weight * kl
+        return total, {"loss": total.item()} | logs | {"kl": kl.item()}
+
+    return loss
+
+
+def decoder_loss(model, seed: int = 0) -> LossFn:
+    """The VAE's reconstruction loss with the encoder frozen and in eval mode (no KL): refines
+    the decoder without moving the latent space that a trained denoiser works in. The stage's
+    module must have `MotionVAE.encoder_parameters()` frozen (`requires_grad_(False)`)."""
+    vae = model.vae
+    reconstruction = _reconstruction_loss(model)
+
+    def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
+        if any(p.requires_grad for p in vae.encoder_parameters()):
+            raise ValueError("decoder_loss trains the decoder only: freeze the encoder first")
+        with torch.no_grad():
+            for module in vae.encoder_modules():
+                module.eval()  # no dropout: the latents the denoiser was trained on
+            mu, logvar = vae.encode(batch.features, batch.lengths)
+        rec = vae.decode(_posterior_sample(mu, logvar), batch.lengths)
+        total, logs = reconstruction(rec, batch.features, batch.mask)
         return total, {"loss": total.item()} | logs
 
     return loss

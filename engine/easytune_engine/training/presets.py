@@ -5,8 +5,10 @@
 - `large`: the same networks (MLD/LCM with a 16 x 32 latent), batch 256 and many more steps,
   for a GPU (`--device cuda --workers N`); with `--fit-minutes` the steps are cut to a time
   budget and the manifest records them;
-- `refine` (MDM only): continues a trained model (`--init`, required) at a low learning rate with
-  the integrated root-trajectory term on (`benchmarks/mdm_trajectory.py` measured it).
+- `refine`: continues a trained model (`--init`, required) at a low learning rate. MDM: with the
+  integrated root-trajectory term on (`benchmarks/mdm_trajectory.py` measured it). MLD: more
+  training of the VAE's decoder (encoder frozen, so the latent space stays put) and of the
+  denoiser, at batch 64, the 2-core CPU's budget for what a GPU run cut short.
 """
 
 from __future__ import annotations
@@ -78,6 +80,18 @@ _TABLE: dict[tuple[str, str], Preset] = {
             "vae": StageConfig(steps=3500, batch_size=64, lr=4e-4, warmup=200, ema_decay=0.995),
             "denoiser": StageConfig(steps=5000, batch_size=64, lr=2e-4, warmup=300),
         },
+    ),
+    ("mld", "refine"): Preset(
+        MLDConfig(vae=_VAE_LARGE, width=256, layers=5),
+        {
+            "decoder": StageConfig(
+                steps=2500, batch_size=64, lr=1e-4, warmup=100, ema_decay=0.995, save_every=250
+            ),
+            "denoiser": StageConfig(
+                steps=7000, batch_size=64, lr=1e-4, warmup=100, ema_decay=0.999, save_every=500
+            ),
+        },
+        needs_init=True,
     ),
     ("mdm", "large"): Preset(
         MDMConfig(sampler="ddim"),  # DDIM beats DDPM on every metric for this model (README)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -232,13 +234,23 @@ def test_exact_command_names_the_steps_each_stage_ran():
 
 @pytest.mark.parametrize(
     ("pairs", "message"),
-    [(["vae"], "expected STAGE=int"), (["vae=x"], "expected STAGE=int"), (["vae=-3"], "> 0")],
+    [
+        (["vae"], "expected STAGE=int"),
+        (["vae=x"], "expected STAGE=int"),
+        (["vae=-3"], "must be >= 0"),
+    ],
 )
 def test_per_stage_flags_name_the_bad_pair(pairs: list[str], message: str):
     from easytune_engine.training.cli import _per_stage
 
     with pytest.raises(ValueError, match=message):
-        _per_stage(pairs, "--steps", int)
+        _per_stage(pairs, "--steps", int, minimum=0)
+    assert _per_stage(["decoder=0", "denoiser=9"], "--steps", int, minimum=0) == {
+        "decoder": 0,
+        "denoiser": 9,
+    }
+    with pytest.raises(ValueError, match=r"'vae=0': must be >= 0\.001"):
+        _per_stage(["vae=0"], "--fit-minutes", float, minimum=1e-3)
 
 
 def test_steps_for_a_stage_the_backbone_lacks_is_refused(tiny_corpus: Path, tmp_path: Path):
@@ -273,8 +285,10 @@ def test_an_mdm_run_starts_from_its_init(mdm_run: Path, tiny_corpus: Path, tmp_p
 def test_init_is_refused_where_it_cannot_apply(mdm_run: Path, tiny_corpus: Path, tmp_path: Path):
     with pytest.raises(ValueError, match="'refine' preset continues a trained model: pass --init"):
         backbones.train_backbone("mdm", "refine", tiny_corpus, tmp_path / "a")
-    with pytest.raises(ValueError, match="only an MDM run starts from trained weights"):
+    with pytest.raises(ValueError, match="only MDM and the MLD 'refine' preset start from trained"):
         backbones.train_backbone("mld", "tiny", tiny_corpus, tmp_path / "b", init="mld")
+    with pytest.raises(ValueError, match=r"\['vae'\] = 0 would skip a stage; only a preset that"):
+        backbones.train_backbone("mld", "tiny", tiny_corpus, tmp_path / "d", steps={"vae": 0})
     # the tiny checkpoint does not fit the default preset's network: named, nothing trained
     with pytest.raises(ValueError, match="its network differs from the preset's"):
         backbones.train_backbone(
@@ -286,7 +300,117 @@ def test_init_is_refused_where_it_cannot_apply(mdm_run: Path, tiny_corpus: Path,
 def test_a_preset_the_backbone_lacks_is_named():
     from easytune_engine.training.presets import get_preset
 
-    with pytest.raises(ValueError, match="mld has no preset 'refine'; its presets: tiny, default"):
-        get_preset("mld", "refine")
+    with pytest.raises(ValueError, match="lcm has no preset 'refine'; its presets: tiny, default"):
+        get_preset("lcm", "refine")
     with pytest.raises(ValueError, match="unknown backbone 'vae'"):
         get_preset("vae", "tiny")
+
+
+# ---------------------------------------------------------------------------------------------
+# MLD `refine`: the decoder (encoder frozen) and the denoiser continue a trained model
+
+REFINE_STEPS = {"decoder": 6, "denoiser": 6}
+
+
+@pytest.fixture
+def tiny_refine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MLD `refine` preset on the tiny network, a few steps per stage."""
+    from easytune_engine.training import presets
+
+    tiny = presets._TABLE[("mld", "tiny")]
+    stages = {
+        name: replace(tiny.stages["vae" if name == "decoder" else name], steps=n, warmup=2)
+        for name, n in REFINE_STEPS.items()
+    }
+    monkeypatch.setitem(
+        presets._TABLE, ("mld", "refine"), presets.Preset(tiny.model, stages, needs_init=True)
+    )
+
+
+def encoder_weights(model) -> dict[str, torch.Tensor]:
+    frozen = {id(p) for p in model.vae.encoder_parameters()}
+    return {n: p.detach() for n, p in model.vae.named_parameters() if id(p) in frozen}
+
+
+def test_mld_refine_keeps_the_latent_space_and_trains_decoder_and_denoiser(
+    tiny_refine, mld_run: Path, tiny_corpus: Path, tmp_path: Path
+):
+    """Every parameter the encoder uses, the latent scale and Mean/Std stay exactly as the init's
+    (so the denoiser's latent space does not move); the decoder and the denoiser train; the
+    manifest names the init and the stages."""
+    init = load_backbone(mld_run / MODEL)
+    out = backbones.train_backbone(
+        "mld", "refine", tiny_corpus, tmp_path, init=mld_run / MODEL, progress=False
+    )
+    model = load_backbone(out)
+    assert len(encoder_weights(init)) >= 10
+    assert_equal_tensors(encoder_weights(model), encoder_weights(init))
+    for buf in ("latent_std", "mean", "std"):
+        assert torch.equal(getattr(model, buf), getattr(init, buf)), buf
+    enc = encoder_weights(init).keys()
+    for prefix in ("vae.", "denoiser."):
+        after, before = weights(model, prefix), weights(init, prefix)
+        moved = [
+            k
+            for k in before
+            if k[len("vae.") :] not in enc and not torch.equal(after[k], before[k])
+        ]
+        assert moved, f"{prefix} did not train"
+    extra = model.checkpoint_extra
+    assert extra["init_sha256"] == init.checkpoint_sha256
+    assert {s: c["steps"] for s, c in extra["stages"].items()} == REFINE_STEPS
+    assert extra["reproduce"].endswith("--steps decoder=6 denoiser=6")
+    assert [r["stage"] for r in map(json.loads, (tmp_path / "log.jsonl").open())] == sorted(
+        (r["stage"] for r in map(json.loads, (tmp_path / "log.jsonl").open())),
+        key=["decoder", "denoiser"].index,
+    )
+
+
+def test_mld_refine_stages_trained_apart_equal_the_stages_trained_in_one_run(
+    tiny_refine, mld_run: Path, tiny_corpus: Path, tmp_path: Path
+):
+    """The two stages share no trainable weight and each seeds its own draws, so training them
+    in separate runs (`--steps decoder=0` / `denoiser=0`, one per core) gives the same weights as
+    one run of both; a skipped stage leaves its weights as the init's."""
+    init = load_backbone(mld_run / MODEL)
+    runs = {}
+    for label, steps in (
+        ("both", None),
+        ("denoiser_only", {"decoder": 0}),
+        ("decoder_only", {"denoiser": 0}),
+    ):
+        out = backbones.train_backbone(
+            "mld", "refine", tiny_corpus, tmp_path / label, init=mld_run / MODEL, steps=steps,
+            progress=False,
+        )  # fmt: skip
+        runs[label] = load_backbone(out)
+    assert_equal_tensors(
+        weights(runs["denoiser_only"], "denoiser."), weights(runs["both"], "denoiser.")
+    )
+    assert_equal_tensors(weights(runs["decoder_only"], "vae."), weights(runs["both"], "vae."))
+    assert_equal_tensors(weights(runs["denoiser_only"], "vae."), weights(init, "vae."))
+    assert_equal_tensors(weights(runs["decoder_only"], "denoiser."), weights(init, "denoiser."))
+    assert runs["decoder_only"].checkpoint_extra["stages"]["denoiser"]["steps"] == 0
+
+
+def test_decoder_loss_refuses_an_encoder_that_can_still_train(mld_run: Path, tiny_corpus: Path):
+    from easytune_engine.data.humanml3d import sample_batch
+    from easytune_engine.training.objectives import decoder_loss
+
+    model = load_backbone(mld_run / MODEL).train()
+    split = load_split(tiny_corpus, "train")
+    batch = sample_batch(
+        split, 4, np.random.default_rng(0), mean=model.mean.numpy(), std=model.std.numpy()
+    )
+    loss = decoder_loss(model)
+    with pytest.raises(
+        ValueError, match="decoder_loss trains the decoder only: freeze the encoder"
+    ):
+        loss(batch, torch.zeros(4, 1), 0)
+    for param in model.vae.encoder_parameters():
+        param.requires_grad_(False)
+    total, logs = loss(batch, torch.zeros(4, 1), 0)
+    total.backward()
+    assert total.item() > 0 and "kl" not in logs
+    assert all(p.grad is None for p in model.vae.encoder_parameters())
+    assert model.vae.out.weight.grad is not None and model.vae.out.weight.grad.abs().sum() > 0
