@@ -6,7 +6,8 @@ Stages run in order and each resumes from `<run_dir>/train_state.safetensors`:
   the `refine` preset instead continues a trained MLD (`init`): "decoder" (the VAE's encoder
   frozen, so the latent space and its scale stay as the denoiser knows them), then "denoiser";
 - lcm: "lcm", consistency distillation from an MLD teacher (default: the shipped one), whose VAE,
-  latent scale and normalisation the student inherits.
+  latent scale and normalisation the student inherits; the `refine` preset continues distilling
+  a trained LCM's denoiser (`init`) from a teacher in the same latent space (a refined MLD).
 An MDM run may start from trained weights (`init`; the `refine` presets require it); the manifest
 then records their hash. The stages run are the preset's, in its order.
 The result, `<run_dir>/model.safetensors`, is the EMA model with a manifest-ready `extra`.
@@ -104,6 +105,31 @@ def _load_init(model: Backbone, init: str | Path, device: str, encoder_sha256: s
     return start.checkpoint_sha256
 
 
+def _load_student_init(student: LCM, init: str | Path, device: str, encoder_sha256: str) -> str:
+    """Continue distilling LCM `init`: its denoiser goes into `student`, whose VAE stays the
+    teacher's (a refined decoder included). The encoder and latent scale must be the teacher's:
+    a denoiser is only valid in the latent space it was distilled in."""
+    start = load_backbone(init, device=device, text_encoder_sha256=encoder_sha256)
+    if not isinstance(start, LCM):
+        raise ValueError(f"init {init}: a {type(start).__name__}, not an LCM")
+    ours, theirs = list(student.vae.encoder_parameters()), list(start.vae.encoder_parameters())
+    same_space = (
+        torch.equal(start.latent_std, student.latent_std)
+        and len(ours) == len(theirs)
+        and all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    )
+    if not same_space:
+        raise ValueError(
+            f"init {init}: its VAE encoder or latent scale differs from the teacher's, so its "
+            "denoiser works in another latent space; distil from the teacher it came from"
+        )
+    try:
+        student.denoiser.load_state_dict(start.denoiser.state_dict())
+    except RuntimeError as exc:
+        raise ValueError(f"init {init}: its network differs from the preset's: {exc}") from None
+    return start.checkpoint_sha256
+
+
 def train_backbone(
     name: str,
     preset: str,
@@ -131,12 +157,13 @@ def train_backbone(
     ran are what the manifest records. `device` and `workers` as in `run_stage`; `device_data`
     holds the split on `device` once for all stages (`DeviceBatches`). `init` (MDM only: a
     shipped name or a checkpoint of the preset's network) is where the weights start: MDM, or
-    a preset that continues trained weights (MLD `refine`).
+    a preset that continues trained weights (`refine`; for LCM only the init's denoiser is
+    taken, the VAE always being the teacher's).
     """
     p = get_preset(name, preset)
     if init is not None and name != "mdm" and not p.needs_init:
         raise ValueError(
-            f"init: only MDM and the MLD 'refine' preset start from trained weights ({name} "
+            f"init: only MDM and the 'refine' presets start from trained weights ({name} "
             f"{preset!r}: "
             + ("pass the teacher with --teacher)" if name == "lcm" else "its VAE trains first)")
         )
@@ -167,13 +194,16 @@ def train_backbone(
             teacher, device=device, text_encoder_sha256=encoder.source_sha256
         )
         model: Backbone = _student_from_teacher(p.model, teacher_model).to(device)
+        init_sha = None
+        if init is not None:  # before the target network copies the student
+            init_sha = _load_student_init(model, init, device, encoder.source_sha256)
         model.vae.requires_grad_(False)
         distill = ConsistencyDistillation(model, teacher_model, seed)
     else:
         model = build_backbone(name, p.model, split.mean, split.std).to(device)
-    init_sha = None
-    if init is not None:
-        init_sha = _load_init(model, init, device, encoder.source_sha256)
+        init_sha = None
+        if init is not None:
+            init_sha = _load_init(model, init, device, encoder.source_sha256)
     state_path = run_dir / "train_state.safetensors"
     saved = _saved_stage(state_path)
     first = order.index(saved) if saved in order else 0

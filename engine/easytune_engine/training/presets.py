@@ -8,7 +8,8 @@
 - `refine`: continues a trained model (`--init`, required) at a low learning rate. MDM: with the
   integrated root-trajectory term on (`benchmarks/mdm_trajectory.py` measured it). MLD: more
   training of the VAE's decoder (encoder frozen, so the latent space stays put) and of the
-  denoiser, at batch 64, the 2-core CPU's budget for what a GPU run cut short.
+  denoiser, at batch 64, the 2-core CPU's budget for what a GPU run cut short. LCM: continues
+  distilling a trained LCM's denoiser from such a refined teacher.
 """
 
 from __future__ import annotations
@@ -115,6 +116,17 @@ _TABLE: dict[tuple[str, str], Preset] = {
                 steps=10000, batch_size=256, lr=1e-4, warmup=200, ema_decay=0.999, save_every=2000
             )
         },
+    ),
+    # continues distilling a trained LCM (`--init`) from a refined MLD teacher (same latent space;
+    # the student takes the teacher's refined decoder)
+    ("lcm", "refine"): Preset(
+        LCMConfig(vae=_VAE_LARGE, width=256, layers=5),
+        {
+            "lcm": StageConfig(
+                steps=1000, batch_size=128, lr=5e-5, warmup=50, ema_decay=0.999, save_every=100
+            )
+        },
+        needs_init=True,
     ),
     ("lcm", "tiny"): Preset(
         LCMConfig(vae=_TINY_VAE, width=64, layers=3),

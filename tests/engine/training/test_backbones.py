@@ -16,6 +16,7 @@ from easytune_engine.models.io import load_backbone
 from easytune_engine.text.encoder import load_text_encoder
 from easytune_engine.training import backbones
 from easytune_engine.training.loop import STATE_KIND
+from easytune_engine.training.merge import merge_runs
 from easytune_engine.training.objectives import measure_latent_std
 
 MODEL = "model.safetensors"
@@ -285,7 +286,7 @@ def test_an_mdm_run_starts_from_its_init(mdm_run: Path, tiny_corpus: Path, tmp_p
 def test_init_is_refused_where_it_cannot_apply(mdm_run: Path, tiny_corpus: Path, tmp_path: Path):
     with pytest.raises(ValueError, match="'refine' preset continues a trained model: pass --init"):
         backbones.train_backbone("mdm", "refine", tiny_corpus, tmp_path / "a")
-    with pytest.raises(ValueError, match="only MDM and the MLD 'refine' preset start from trained"):
+    with pytest.raises(ValueError, match="only MDM and the 'refine' presets start from trained"):
         backbones.train_backbone("mld", "tiny", tiny_corpus, tmp_path / "b", init="mld")
     with pytest.raises(ValueError, match=r"\['vae'\] = 0 would skip a stage; only a preset that"):
         backbones.train_backbone("mld", "tiny", tiny_corpus, tmp_path / "d", steps={"vae": 0})
@@ -297,9 +298,11 @@ def test_init_is_refused_where_it_cannot_apply(mdm_run: Path, tiny_corpus: Path,
     assert not (tmp_path / "c" / STATE).exists()
 
 
-def test_a_preset_the_backbone_lacks_is_named():
+def test_a_preset_the_backbone_lacks_is_named(monkeypatch: pytest.MonkeyPatch):
+    from easytune_engine.training import presets
     from easytune_engine.training.presets import get_preset
 
+    monkeypatch.delitem(presets._TABLE, ("lcm", "refine"))
     with pytest.raises(ValueError, match="lcm has no preset 'refine'; its presets: tiny, default"):
         get_preset("lcm", "refine")
     with pytest.raises(ValueError, match="unknown backbone 'vae'"):
@@ -391,6 +394,40 @@ def test_mld_refine_stages_trained_apart_equal_the_stages_trained_in_one_run(
     assert_equal_tensors(weights(runs["denoiser_only"], "vae."), weights(init, "vae."))
     assert_equal_tensors(weights(runs["decoder_only"], "denoiser."), weights(init, "denoiser."))
     assert runs["decoder_only"].checkpoint_extra["stages"]["denoiser"]["steps"] == 0
+    # the merge of the two part runs is the one-run model, and names the one-run command
+    parts = [tmp_path / label / MODEL for label in ("decoder_only", "denoiser_only")]
+    merged = load_backbone(merge_runs(parts, tmp_path / "merged" / MODEL))
+    assert_equal_tensors(weights(merged), weights(runs["both"]))
+    assert merged.checkpoint_extra["stages"] == runs["both"].checkpoint_extra["stages"]
+    assert merged.checkpoint_extra["reproduce"] == (
+        "easytune-engine train --backbone mld --preset refine --steps decoder=6 denoiser=6"
+    )
+
+
+def test_merge_refuses_runs_that_do_not_fit_together(
+    tiny_refine, mld_run: Path, mdm_run: Path, tiny_corpus: Path, tmp_path: Path
+):
+    """Two runs that trained the same stage, or runs from different inits, are named; nothing is
+    written."""
+    made = {}
+    for label, init, steps in (
+        ("a", mld_run / MODEL, {"decoder": 0}),
+        ("b", mld_run / MODEL, {"decoder": 0}),
+        ("c", mld_run / MODEL, {"denoiser": 0}),
+    ):
+        made[label] = backbones.train_backbone(
+            "mld", "refine", tiny_corpus, tmp_path / label, init=init, steps=steps, progress=False
+        )
+    out = tmp_path / "out" / MODEL
+    with pytest.raises(ValueError, match="stage 'denoiser' was trained in more than one run"):
+        merge_runs([made["a"], made["b"]], out)
+    with pytest.raises(ValueError, match="only refine runs merge"):
+        merge_runs([mld_run / MODEL, made["c"]], out)
+    with pytest.raises(ValueError, match="another network"):
+        merge_runs([made["c"], mdm_run / MODEL], out)
+    with pytest.raises(ValueError, match="at least two runs"):
+        merge_runs([made["c"]], out)
+    assert not out.exists()
 
 
 def test_decoder_loss_refuses_an_encoder_that_can_still_train(mld_run: Path, tiny_corpus: Path):
@@ -414,3 +451,59 @@ def test_decoder_loss_refuses_an_encoder_that_can_still_train(mld_run: Path, tin
     assert total.item() > 0 and "kl" not in logs
     assert all(p.grad is None for p in model.vae.encoder_parameters())
     assert model.vae.out.weight.grad is not None and model.vae.out.weight.grad.abs().sum() > 0
+
+
+@pytest.fixture
+def tiny_lcm_refine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LCM `refine` preset on the tiny network, a few steps."""
+    from easytune_engine.training import presets
+
+    tiny = presets._TABLE[("lcm", "tiny")]
+    stages = {"lcm": replace(tiny.stages["lcm"], steps=4, warmup=1)}
+    monkeypatch.setitem(
+        presets._TABLE, ("lcm", "refine"), presets.Preset(tiny.model, stages, needs_init=True)
+    )
+
+
+def test_lcm_refine_continues_the_init_denoiser_with_the_refined_teachers_vae(
+    tiny_refine, tiny_lcm_refine, mld_run: Path, lcm_run: Path, tiny_corpus: Path, tmp_path: Path
+):
+    """Distillation continues from the trained LCM's denoiser, while the student's VAE (the
+    refined decoder included) is the refined teacher's; the manifest names init and teacher."""
+    teacher_path = backbones.train_backbone(
+        "mld", "refine", tiny_corpus, tmp_path / "mld", init=mld_run / MODEL, progress=False,
+        steps={"denoiser": 0},
+    )  # fmt: skip
+    teacher, init = load_backbone(teacher_path), load_backbone(lcm_run / MODEL)
+    assert not torch.equal(teacher.vae.out.weight, init.vae.out.weight)  # the decoder moved
+    out = backbones.train_backbone(
+        "lcm", "refine", tiny_corpus, tmp_path / "lcm", init=lcm_run / MODEL,
+        teacher=teacher_path, progress=False,
+    )  # fmt: skip
+    student = load_backbone(out)
+    assert_equal_tensors(weights(student, "vae."), weights(teacher, "vae."))
+    start, end = weights(init, "denoiser."), weights(student, "denoiser.")
+    # 4 steps at lr 1e-4 from the init: close to it, and nowhere near the teacher's denoiser
+    drift = max((end[k] - start[k]).abs().max().item() for k in start)
+    assert 0 < drift < 1e-2
+    w_mlp = [k for k in start if k.startswith("denoiser.w_mlp")]
+    assert w_mlp and any(start[k].abs().max() > 0 for k in w_mlp)  # the init's guidance embedding
+    extra = student.checkpoint_extra
+    assert extra["init_sha256"] == init.checkpoint_sha256
+    assert extra["teacher_sha256"] == teacher.checkpoint_sha256
+
+
+def test_lcm_refine_refuses_an_init_from_another_latent_space(
+    tiny_lcm_refine, lcm_run: Path, mld_run: Path, tiny_corpus: Path, tmp_path: Path
+):
+    from easytune_engine.models.io import save_backbone
+
+    other = load_backbone(lcm_run / MODEL)
+    other.latent_std.mul_(1.5)
+    save_backbone(tmp_path / "other.safetensors", other, dict(other.checkpoint_extra))
+    with pytest.raises(ValueError, match="works in another latent space"):
+        backbones.train_backbone(
+            "lcm", "refine", tiny_corpus, tmp_path / "run", init=tmp_path / "other.safetensors",
+            teacher=mld_run / MODEL, progress=False,
+        )  # fmt: skip
+    assert not (tmp_path / "run" / STATE).exists()
