@@ -9,7 +9,8 @@ Rows (all judged by the independent evaluator and the corpus oracle, never the t
 - paraphrases: for each backbone, held-out wordings of the same test programs (synonyms the
   captions never use, "prior to" clause order) and the same with typos, judged by the oracle
   against the program; chance level = the same model given shuffled captions (another program's).
-Prints the tables and writes benchmarks/results/backbone_quality.json.
+Prints the tables and writes benchmarks/results/backbone_quality.json (`--backbones mld lcm
+--update` remeasures those backbones and keeps the other rows of the file).
 """
 
 from __future__ import annotations
@@ -82,6 +83,26 @@ def fmt(r: dict) -> str:
     return " | ".join(cells)
 
 
+def updated(path: Path, new: dict) -> dict:
+    """The results in `path` with the backbones measured in `new` replaced by `new`'s."""
+    old = json.loads(path.read_text())
+    for key in ("corpus", "samples", "paraphrase_samples", "repeats", "seed"):
+        if old[key] != new[key]:
+            raise SystemExit(f"--update: {path} has {key} {old[key]!r}, this run {new[key]!r}")
+    names = set(new["checkpoints"])
+    mine = {label for label, name, _ in ROWS if name in names}
+    rows = {k: v for k, v in old["rows"].items() if k not in mine} | new["rows"]
+    order = ["Real motion"] + [label for label, _, _ in ROWS]
+    out = dict(old) | {k: new[k] for k in ("machine", "threads")}
+    out["rows"] = {k: rows[k] for k in order if k in rows}
+    out["paraphrase"] = old["paraphrase"] | new["paraphrase"]
+    out["checkpoints"] = old["checkpoints"] | new["checkpoints"]
+    out["minutes_by_update"] = old.get("minutes_by_update", {}) | {
+        ",".join(sorted(names)): new["minutes"]
+    }
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--samples", type=int, default=1024)
@@ -96,6 +117,12 @@ def main() -> None:
     ap.add_argument("--corpus", default=None)
     ap.add_argument(
         "--out", default=str(Path(__file__).parent / "results" / "backbone_quality.json")
+    )
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="with --backbones: replace only their rows in --out, keeping the others' (which "
+        "must have been measured with the same samples, repeats and seed)",
     )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -166,6 +193,8 @@ def main() -> None:
         "machine": machine(),
         "checkpoints": {n: getattr(g.backbone, "checkpoint_sha256", None) for n, g in gens.items()},
     } | results
+    if args.update:
+        doc = updated(Path(args.out), doc)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
     print(f"-> {args.out}")

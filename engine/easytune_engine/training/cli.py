@@ -4,6 +4,11 @@
     easytune-engine train --backbone lcm --teacher runs/mld/model.safetensors --out runs/lcm
     easytune-engine train --backbone mdm --preset large --device cuda --workers 6
     easytune-engine train --backbone mdm --preset refine --init runs/mdm-large/model.safetensors
+    easytune-engine train --backbone mld --preset refine --init mld --steps denoiser=0 --out A
+    easytune-engine train --backbone mld --preset refine --init mld --steps decoder=0 --out B
+    python -m easytune_engine.training.merge A B --out runs/mld-refine   # = one run of both
+    easytune-engine train --backbone lcm --preset refine --init lcm \
+        --teacher runs/mld-refine/model.safetensors
 
 Runs are resumable: run the same command again after an interruption. Heavy imports wait until
 the command runs.
