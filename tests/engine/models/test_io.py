@@ -221,12 +221,13 @@ def test_vae_checkpoints_without_loss_weights_load_with_weight_one(
 
 @pytest.mark.parametrize("name", ["mld", "lcm"])
 def test_shipped_latent_backbones_carry_the_vae_settings_they_were_trained_with(name: str) -> None:
-    """The shipped MLD/LCM come from the `large` preset: their VAE config (16 x 32 latent, root
-    channels weighted 10x, trajectory term) is read back from the file, not from defaults."""
+    """The shipped MLD/LCM come from the `large` preset (then `refine`, which keeps its VAE
+    config): their VAE config (16 x 32 latent, root channels weighted 10x, trajectory term) is
+    read back from the file, not from defaults."""
     from easytune_engine.training.presets import get_preset
 
     if not models_io.shipped_path(name).is_file():
         pytest.skip("shipped weights missing")
     vae = load_backbone(name).config.vae
-    assert vae == get_preset(name, "large").model.vae
+    assert vae == get_preset(name, "large").model.vae == get_preset(name, "refine").model.vae
     assert vae.channel_weights() is not None and float(vae.channel_weights().max()) == 10.0
