@@ -245,11 +245,16 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"steps": 0}, "steps and batch_size"), ({"ema_decay": 1.0}, "ema_decay")],
+    [
+        ({"steps": -1}, "steps must be >= 0 and batch_size >= 1, got -1 and 64"),
+        ({"batch_size": 0}, "steps must be >= 0 and batch_size >= 1, got 10000 and 0"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+    ],
 )
 def test_stage_config_is_validated(kwargs: dict, message: str):
     with pytest.raises(ValueError, match=message):
         StageConfig(**kwargs)
+    assert StageConfig(steps=0).steps == 0  # a skipped stage (refine presets)
 
 
 def test_periodic_evaluation_sees_the_ema_weights_and_leaves_training_untouched(
