@@ -151,14 +151,13 @@ def train_backbone(
     """Train (or resume) and write `<run_dir>/model.safetensors`; returns its path.
 
     `steps` overrides the preset's step count of the named stages (0 skips a stage of a preset
-    that continues trained weights, so its stages can train in separate runs); `time_budget_s`
-    shortens the
-    named stages to what fits that many seconds (see `run_stage`); the steps each stage really
-    ran are what the manifest records. `device` and `workers` as in `run_stage`; `device_data`
-    holds the split on `device` once for all stages (`DeviceBatches`). `init` (MDM only: a
-    shipped name or a checkpoint of the preset's network) is where the weights start: MDM, or
-    a preset that continues trained weights (`refine`; for LCM only the init's denoiser is
-    taken, the VAE always being the teacher's).
+    that continues trained weights, so its stages can train in separate runs, see
+    `training.merge`); `time_budget_s` shortens the named stages to what fits that many seconds
+    (see `run_stage`); the steps each stage really ran are what the manifest records. `device`
+    and `workers` as in `run_stage`; `device_data` holds the split on `device` once for all
+    stages (`DeviceBatches`). `init` (a shipped name or a checkpoint of the preset's network) is
+    where the weights start, for MDM and for the `refine` presets; an LCM takes only the init's
+    denoiser, its VAE always being the teacher's.
     """
     p = get_preset(name, preset)
     if init is not None and name != "mdm" and not p.needs_init:
