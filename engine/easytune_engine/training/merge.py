@@ -45,7 +45,7 @@ def merge_runs(models: list[Path], out: Path) -> Path:
     runs = [load_backbone(path) for path in models]
     first = runs[0]
     extras = [run.checkpoint_extra for run in runs]
-    if first.checkpoint_extra.get("init_sha256") is None:
+    if extras[0].get("init_sha256") is None:
         raise ValueError(f"{models[0]} did not start from trained weights: only refine runs merge")
     for path, run, extra in zip(models[1:], runs[1:], extras[1:], strict=True):
         if run.kind != first.kind or run.config != first.config:

@@ -363,10 +363,8 @@ def test_mld_refine_keeps_the_latent_space_and_trains_decoder_and_denoiser(
     assert extra["init_sha256"] == init.checkpoint_sha256
     assert {s: c["steps"] for s, c in extra["stages"].items()} == REFINE_STEPS
     assert extra["reproduce"].endswith("--steps decoder=6 denoiser=6")
-    assert [r["stage"] for r in map(json.loads, (tmp_path / "log.jsonl").open())] == sorted(
-        (r["stage"] for r in map(json.loads, (tmp_path / "log.jsonl").open())),
-        key=["decoder", "denoiser"].index,
-    )
+    stages = [json.loads(line)["stage"] for line in (tmp_path / "log.jsonl").open()]
+    assert stages == sorted(stages, key=["decoder", "denoiser"].index)
 
 
 def test_mld_refine_stages_trained_apart_equal_the_stages_trained_in_one_run(
