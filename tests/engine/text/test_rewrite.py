@@ -9,8 +9,8 @@ import pytest
 from easytune_engine.data.corpus import held_out
 from easytune_engine.data.corpus.caption_slots import _HELD_OUT_SPEED
 from easytune_engine.text.minilm import find_word_model, load_minilm
-from easytune_engine.text.rewrite import PromptRewriter, ending, osa_distance
-from easytune_engine.text.rewrite_dev import DEV_CASES, dev_typo_cases
+from easytune_engine.text.rewrite import PromptRewriter, ending, one_slip, osa_distance
+from easytune_engine.text.rewrite_dev import DEV_CASES, dev_slipped_synonym_cases, dev_typo_cases
 
 needs_model = pytest.mark.skipif(find_word_model() is None, reason="word model not installed")
 
@@ -91,6 +91,7 @@ def test_dev_words_are_not_test_wordings() -> None:
     for phrases in _HELD_OUT_SPEED.values():
         test_words |= {w for p in phrases for w in p.split()}
     dev = {c.word for c in DEV_CASES} | {c.word for c in dev_typo_cases()}
+    dev |= {c.word for c in dev_slipped_synonym_cases()}
     assert not dev & test_words, dev & test_words
 
 
@@ -107,7 +108,8 @@ def test_synonyms_with_the_word_model(full: PromptRewriter) -> None:
 
 @needs_model
 def test_development_accuracy(full: PromptRewriter) -> None:
-    """The chosen setting on the development list (measured 26/41 synonyms, 35/40 typos)."""
+    """The chosen setting on the development list (measured 26/41 synonyms, 35/40 typos, 41/79
+    misspelt synonyms: 8/79 before misspelt words were read as the known word one slip away)."""
 
     def right(cases) -> int:
         n = 0
@@ -118,6 +120,28 @@ def test_development_accuracy(full: PromptRewriter) -> None:
 
     assert right(DEV_CASES) >= 24
     assert right(dev_typo_cases()) >= 33
+    assert right(dev_slipped_synonym_cases()) >= 36
+
+
+@needs_model
+def test_misspelt_synonym_is_read_as_the_word_it_slips_from(full: PromptRewriter) -> None:
+    """ "hikkes" is near no lexicon word; read as "hikes", it becomes a walking verb. A slip of a
+    lexicon word stays a typo ("wlaks" -> "walks"), and a real word is never respelt."""
+    got = {s.word: s for s in full("a person hikkes ahead swfitly").substitutions}
+    assert got["hikkes"].replacement in {"walks", "strolls", "steps", "advances"}
+    assert got["swfitly"].replacement in {"quickly", "rapidly", "fast", "briskly"}
+    assert all(s.reason == "synonym" for s in got.values())
+    assert full("a person wlaks forward").substitutions[0].reason == "typo"
+    assert full("a dude waves").substitutions[0].replacement != "dune"
+
+
+def test_one_slip_spellings() -> None:
+    slips = one_slip("hikes")
+    assert {"hkies", "hiks", "hikkes", "bikes"} <= slips and "hikes" not in slips
+    assert all(osa_distance(v, "hikes", 1) == 1 for v in slips)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    every = [a + b + c for a in letters for b in ["", *letters] for c in ["", *letters]]
+    assert one_slip("ab") == {v for v in every if osa_distance(v, "ab", 1) == 1}
 
 
 @needs_model
