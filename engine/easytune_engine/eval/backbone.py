@@ -122,9 +122,14 @@ def evaluate_backbone(
 
 
 def periodic_evaluator(
-    corpus: Path, samples: int = 128, seed: int = 0, evaluator_path: Path | None = None
+    corpus: Path,
+    samples: int = 128,
+    seed: int = 0,
+    evaluator_path: Path | None = None,
+    split: str = "val",
 ) -> Callable:
-    """For training: `fn(backbone, step) -> {"R@1": .., "FID": .., "oracle_accuracy": ..}`."""
+    """For training: `fn(backbone, step) -> {"R@1": .., "FID": .., "oracle_accuracy": ..}`, on
+    `split` (the validation split: what a run is watched and chosen by never touches test)."""
     from ..models.pipeline import MotionGenerator
     from ..text.encoder import load_text_encoder
     from .cli import default_evaluator
@@ -142,6 +147,7 @@ def periodic_evaluator(
             repeats=3,
             seed=seed,
             mm_texts=0,
+            split=split,
         )
         out = report.as_json()
         return {k: out[k] for k in ("R@1", "FID", "oracle_accuracy") if out.get(k) is not None}

@@ -127,7 +127,8 @@ def add_commands(sub) -> None:
         "--eval-samples",
         type=int,
         default=0,
-        help="generate this many test prompts at each evaluation (0 = no periodic evaluation)",
+        help="judge this many validation-split prompts at each evaluation (0 = none; the test "
+        "split is kept for the final table)",
     )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument(

@@ -116,3 +116,29 @@ def test_prompts_come_from_the_asked_split(tiny_corpus: Path):
     for name in ("val", "test"):
         prompts = test_prompts(tiny_corpus, 8, seed=0, split_name=name)
         assert prompts and {p.program_id for p in prompts} <= split_ids[name]
+
+
+def test_periodic_evaluation_watches_the_validation_split(
+    tiny_evaluator: Path, tmp_path_factory: pytest.TempPathFactory
+):
+    """What a training run logs every `eval_every` steps is judged on val prompts, the same
+    figures `evaluate_backbone(split="val")` gives; the test split is left for the final table."""
+    from easytune_engine.eval.backbone import evaluate_backbone, periodic_evaluator
+    from easytune_engine.eval.evaluator import load_evaluator
+    from easytune_engine.models.io import load_backbone
+    from easytune_engine.models.pipeline import MotionGenerator
+    from easytune_engine.text.encoder import load_text_encoder
+
+    shared = _shared_runs()
+    backbone = load_backbone(shared.shared_backbone(tmp_path_factory, "mdm") / "model.safetensors")
+    corpus = shared.shared_corpus(tmp_path_factory)
+    logged = periodic_evaluator(corpus, samples=32, evaluator_path=tiny_evaluator)(backbone, 0)
+    gen, evaluator = MotionGenerator(backbone, load_text_encoder()), load_evaluator(tiny_evaluator)
+
+    def judged(split: str) -> dict:
+        kw = {"samples": 32, "repeats": 3, "mm_texts": 0, "split": split}
+        return evaluate_backbone(gen, corpus, evaluator, **kw).as_json()
+
+    val, test = judged("val"), judged("test")
+    assert logged == {k: val[k] for k in logged} and set(logged) >= {"FID", "oracle_accuracy"}
+    assert logged["FID"] != test["FID"]
