@@ -256,6 +256,14 @@ def _batch_source(
     return lambda: sample_batch(split, batch_size, rng, mean=split.mean, std=split.std).to(device)
 
 
+def fitted_config(c: StageConfig, steps: int, warmup: int) -> StageConfig:
+    """`c` cut (or lengthened) to `steps` by a time budget, for a preset warm-up of `warmup`.
+
+    The warm-up stays, so the recorded command (`--steps STAGE=steps`) runs the very schedule
+    the budgeted run did; only a budget shorter than the warm-up gets a tenth of its steps."""
+    return replace(c, steps=steps, warmup=warmup if steps > warmup else steps // 10 + 1)
+
+
 class _BudgetFit:
     """Fits a stage's steps to a time budget: measured between steps 20 and 70 of the run, then
     again once a quarter of the budget has passed, on the steps since the first measurement.
@@ -361,8 +369,7 @@ def run_stage(
     step = start
     while step < c.steps:
         if fit is not None and (fitted := fit.steps(step)) is not None:
-            # a budget shorter than the warm-up gets a warm-up of a tenth of the steps
-            c = stage.config = replace(c, steps=fitted, warmup=min(warmup, fitted // 10 + 1))
+            c = stage.config = fitted_config(c, fitted, warmup)
             if progress:
                 sys.stderr.write(f"\n[{stage.name}] {fitted} steps fit the time budget\n")
         for g in opt.param_groups:

@@ -21,6 +21,7 @@ from easytune_engine.training.loop import (
     Stage,
     StageConfig,
     TextCache,
+    fitted_config,
     lr_at,
     run_stage,
 )
@@ -308,6 +309,19 @@ def test_time_budget_fits_the_steps_and_records_them(split, cache, tmp_path: Pat
     assert 100 <= stage.config.steps < 5000
     assert history[-1]["step"] == stage.config.steps
     assert load_checkpoint(tmp_path / STATE, STATE_KIND).config["step"] == stage.config.steps
+
+
+def test_a_fitted_stage_runs_the_schedule_of_its_recorded_steps() -> None:
+    """The manifest records `--steps STAGE=N` for a budgeted run: that command must give the
+    same learning rate at every step, so the warm-up is kept; a budget shorter than the warm-up
+    gets a tenth of its steps instead."""
+    preset = StageConfig(5000, 4, lr=1e-4, warmup=200)
+    for steps in (201, 1324, 6000):
+        fitted = fitted_config(preset, steps, preset.warmup)
+        plain = StageConfig(steps, 4, lr=1e-4, warmup=200)  # what --steps STAGE=steps runs
+        assert [lr_at(s, fitted) for s in range(steps)] == [lr_at(s, plain) for s in range(steps)]
+    short = fitted_config(preset, 150, preset.warmup)
+    assert (short.steps, short.warmup) == (150, 16)
 
 
 def test_time_budget_is_fitted_again_when_the_first_steps_were_slow(
