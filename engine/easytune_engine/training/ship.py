@@ -79,7 +79,8 @@ def ship(
             "corpus": extra.get("corpus"),
             "training": {"preset": extra.get("preset"), "seed": extra.get("seed")}
             | {"stages": extra.get("stages")},
-        },
+        }
+        | ({"averaged_from": extra["averaged_from"]} if "averaged_from" in extra else {}),
     )
     save_manifest(manifest_path(out), manifest)
     return out
