@@ -25,6 +25,7 @@ import torch
 
 from ..models.base import Backbone
 from ..models.io import load_backbone, save_backbone
+from .merge import model_paths
 
 # state-dict names every run must hold equal: the data statistics and, for latent models, the VAE
 _SHARED_PREFIXES = ("vae.",)
@@ -92,7 +93,7 @@ def main() -> None:
     ap.add_argument("--weights", nargs="+", type=float, help="one per run (default: equal)")
     ap.add_argument("--out", required=True, help="run directory for the averaged model")
     args = ap.parse_args()
-    paths = [Path(r) / "model.safetensors" if Path(r).is_dir() else Path(r) for r in args.runs]
+    paths = model_paths(args.runs)
     weights = args.weights or [1.0 / len(paths)] * len(paths)
     out = average_runs(paths, weights, Path(args.out) / "model.safetensors")
     print(f"model -> {out}")

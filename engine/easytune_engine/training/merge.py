@@ -38,6 +38,11 @@ def stage_weight_names(model: Backbone, stage: str) -> set[str]:
     raise ValueError(f"stage {stage!r} cannot be merged; valid: decoder, denoiser, lcm")
 
 
+def model_paths(runs: list[str]) -> list[Path]:
+    """Run directories (their model.safetensors) or model files, as given on a command line."""
+    return [Path(r) / "model.safetensors" if Path(r).is_dir() else Path(r) for r in runs]
+
+
 def merge_runs(models: list[Path], out: Path) -> Path:
     """Write `out` (a model.safetensors) from the `refine` runs' `models`; returns it."""
     if len(models) < 2:
@@ -91,8 +96,7 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", help="run directories (or their model.safetensors)")
     ap.add_argument("--out", required=True, help="run directory for the merged model")
     args = ap.parse_args()
-    paths = [Path(r) / "model.safetensors" if Path(r).is_dir() else Path(r) for r in args.runs]
-    out = merge_runs(paths, Path(args.out) / "model.safetensors")
+    out = merge_runs(model_paths(args.runs), Path(args.out) / "model.safetensors")
     print(f"model -> {out}")
 
 
