@@ -260,7 +260,7 @@ def fitted_config(c: StageConfig, steps: int, warmup: int) -> StageConfig:
     """`c` cut (or lengthened) to `steps` by a time budget, for a preset warm-up of `warmup`.
 
     The warm-up stays, so the recorded command (`--steps STAGE=steps`) runs the very schedule
-    the budgeted run did; only a budget shorter than the warm-up gets a tenth of its steps."""
+    the budgeted run did; only a budget no longer than the warm-up gets a tenth of its steps."""
     return replace(c, steps=steps, warmup=warmup if steps > warmup else steps // 10 + 1)
 
 
