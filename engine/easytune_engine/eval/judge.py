@@ -225,7 +225,7 @@ def evaluate_generated(
         "source": "generated",
         "motions_dir": str(root),
         "samples": len(motions),
-        "fid_reference": f"{corpus} test split",
+        "fid_reference": f"{corpus} {split} split",
         "repeats": repeats,
         "oracle_judged": sum(m.program is not None for m in motions),
     }

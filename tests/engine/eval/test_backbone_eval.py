@@ -142,3 +142,6 @@ def test_periodic_evaluation_watches_the_validation_split(
     val, test = judged("val"), judged("test")
     assert logged == {k: val[k] for k in logged} and set(logged) >= {"FID", "oracle_accuracy"}
     assert logged["FID"] != test["FID"]
+    # the report names the real split its FID was measured against
+    assert val["fid_reference"].endswith("val split")
+    assert test["fid_reference"].endswith("test split")
