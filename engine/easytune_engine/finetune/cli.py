@@ -9,6 +9,7 @@ sampled trajectories (EasyTune takes one optimizer update per trained denoising 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,6 +84,7 @@ def _run(args: argparse.Namespace, world: World) -> int:
         out,
         resume=args.resume,
         progress=(lambda line: print(line, file=sys.stderr, flush=True)) if world.is_main else None,
+        command="easytune-engine " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     if not world.is_main:
         return 0

@@ -76,6 +76,18 @@ def load_state(path: Path, tuner: Finetuner) -> tuple[int, list[dict]]:
     return int(ckpt.extra["trajectories_done"]), list(ckpt.extra["history"])
 
 
+LINEAGE_KEYS = ("reproduce", "averaged_from", "merged_from", "finetuned_from")
+
+
+def finetuned_extra(parent: dict, record: dict, command: str | None) -> dict:
+    """The fine-tuned checkpoint's metadata: the base's, with the base's lineage moved under
+    `finetuned_from` (its sha256 and the commands that made it) and `reproduce` set to the
+    fine-tuning command (None when the run had none, e.g. a server job: never the base's)."""
+    base = {"sha256": record["base_sha256"]} | {k: parent[k] for k in LINEAGE_KEYS if k in parent}
+    kept = {k: v for k, v in parent.items() if k not in LINEAGE_KEYS}
+    return kept | record | {"finetuned_from": base, "reproduce": command}
+
+
 def run_finetune(
     tuner: Finetuner,
     out: Path,
@@ -88,11 +100,13 @@ def run_finetune(
     progress: Callable[[str], None] | None = None,
     on_step: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    command: str | None = None,
 ) -> RunResult:
     """Run the remaining trajectories of `tuner.config`; see the module docstring.
 
     on_step(entry) runs after every trajectory with its history entry; should_stop() is asked
     before every trajectory, and True ends the run there ("cancelled"; state saved as usual).
+    `command` is recorded as the checkpoint's `reproduce` (see `finetuned_extra`).
     """
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / "finetune_state.safetensors"
@@ -180,8 +194,7 @@ def run_finetune(
         save_adapter(model_path, backbone, record)
     else:
         model_path = out / "model.safetensors"
-        save_backbone(
-            model_path, backbone, dict(getattr(backbone, "checkpoint_extra", {})) | record
-        )
+        parent = dict(getattr(backbone, "checkpoint_extra", {}))
+        save_backbone(model_path, backbone, finetuned_extra(parent, record, command))
     atomic_write_bytes(out / "history.json", (json.dumps(history, indent=1) + "\n").encode())
     return RunResult(done, tuner.updates, stopped, model_path, history)

@@ -26,6 +26,8 @@ from ..models.pipeline import MotionGenerator
 from ..motion.features import features_to_joints
 from ..text.encoder import load_text_encoder
 
+# how the weights came from other weights, copied from the checkpoint into the manifest
+SHIPPED_LINEAGE = ("averaged_from", "finetuned_from", "finetune", "finetune_trajectories")
 PROMPTS = ["a person jumps twice", "a person walks forward then turns left", "someone waves"]
 
 
@@ -80,7 +82,7 @@ def ship(
             "training": {"preset": extra.get("preset"), "seed": extra.get("seed")}
             | {"stages": extra.get("stages")},
         }
-        | ({"averaged_from": extra["averaged_from"]} if "averaged_from" in extra else {}),
+        | {k: extra[k] for k in SHIPPED_LINEAGE if k in extra},
     )
     save_manifest(manifest_path(out), manifest)
     return out
