@@ -69,8 +69,13 @@ def average_runs(models: list[Path], weights: list[float], out: Path) -> Path:
         total = sum(w * s[name].double() for w, s in zip(weights, states, strict=True))
         mixed[name] = total.to(ref.dtype)
     first.load_state_dict(mixed)
+    # what every parent's metadata agrees on describes the average; a key they disagree on
+    # (e.g. each fine-tune's settings) is None here and kept in each parent's own entry
+    keys = {k for e in extras for k in e} - {"reproduce"}
+    differ = sorted(k for k in keys if any(e.get(k) != extras[0].get(k) for e in extras[1:]))
     parents = [
         {"weight": w, "reproduce": e.get("reproduce"), "sha256": run.checkpoint_sha256}
+        | ({"differs": {k: e.get(k) for k in differ}} if differ else {})
         for w, e, run in zip(weights, extras, runs, strict=True)
     ]
     command = shlex.join(
@@ -78,10 +83,8 @@ def average_runs(models: list[Path], weights: list[float], out: Path) -> Path:
         + [f"{w:g}" for w in weights]
         + ["--out", "RUN"]
     )
-    extra = dict(extras[0]) | {"averaged_from": parents, "reproduce": command}
-    for key in ("init_sha256", "teacher_sha256", "preset", "stages"):  # kept only where all agree
-        if any(e.get(key) != extras[0].get(key) for e in extras[1:]):
-            extra[key] = None
+    extra = dict(extras[0]) | dict.fromkeys(differ) | {"averaged_from": parents}
+    extra["reproduce"] = command
     out.parent.mkdir(parents=True, exist_ok=True)
     save_backbone(out, first, extra)
     return out

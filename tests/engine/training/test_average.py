@@ -18,16 +18,41 @@ from easytune_engine.training.average import average_runs
 MODEL = "model.safetensors"
 
 
-def shifted(run: Path, out: Path, prefix: str, by: float) -> Path:
-    """A copy of `run`'s model with `by` added to every float weight named `prefix`..."""
+def shifted(run: Path, out: Path, prefix: str, by: float, extra: dict | None = None) -> Path:
+    """A copy of `run`'s model with `by` added to every float weight named `prefix`... (and
+    `extra` merged into its metadata)"""
     model = load_backbone(run / MODEL)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.startswith(prefix):
                 p.add_(by)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_backbone(out, model, dict(model.checkpoint_extra))
+    save_backbone(out, model, dict(model.checkpoint_extra) | (extra or {}))
     return out
+
+
+def test_metadata_the_parents_disagree_on_stays_with_each_parent(lcm_run: Path, tmp_path: Path):
+    """Two fine-tunes of one base: their shared base describes the average; each one's own
+    settings do not (None at the top), and are kept in that parent's entry."""
+    base = {"finetuned_from": {"sha256": "ab" * 32}, "finetune_trajectories": 400}
+    a = shifted(
+        lcm_run, tmp_path / "a" / MODEL, "denoiser.", 0.5, base | {"finetune": {"steps": 4}}
+    )
+    b = shifted(
+        lcm_run, tmp_path / "b" / MODEL, "denoiser.", 1.0, base | {"finetune": {"steps": 2}}
+    )
+    extra = load_backbone(
+        average_runs([a, b], [0.5, 0.5], tmp_path / "avg" / MODEL)
+    ).checkpoint_extra
+    assert extra["finetuned_from"] == base["finetuned_from"]
+    assert extra["finetune_trajectories"] == 400 and extra["corpus"] is not None
+    assert extra["finetune"] is None
+    parents = extra["averaged_from"]
+    assert [p["differs"] for p in parents] == [
+        {"finetune": {"steps": 4}},
+        {"finetune": {"steps": 2}},
+    ]
+    assert extra["reproduce"].startswith("python -m easytune_engine.training.average")
 
 
 def test_average_is_the_weighted_mean_of_the_denoisers_and_samples(lcm_run: Path, tmp_path: Path):
