@@ -45,7 +45,12 @@ def _run(args: argparse.Namespace, world: World) -> int:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     method = MethodConfig(
-        name=args.method, window=args.window, k=args.k, reward=args.reward, reward_scale=1.0
+        name=args.method,
+        window=args.window,
+        k=args.k,
+        reward=args.reward,
+        reward_scale=1.0,
+        anchor_weight=args.anchor,
     )
     config = FinetuneConfig(
         method=method,
@@ -151,6 +156,12 @@ def add_commands(sub) -> None:
     p.add_argument("--window", type=int, default=10, help="easytune: trained last steps (0 = all)")
     p.add_argument("--k", type=int, default=10, help="draft: last K steps; drtune: trained steps")
     p.add_argument("--reward", default="x0", choices=("x0", "noisy"))
+    p.add_argument(
+        "--anchor",
+        type=float,
+        default=0.0,
+        help="easytune: weight of the pull of each step's x̂0 toward the base model's (0 = off)",
+    )
     p.add_argument("--reward-model", help="reward checkpoint (default: the shipped one)")
     p.add_argument("--sampling-steps", type=int, help="denoising steps (default: the backbone's)")
     p.add_argument("--guidance", type=float, help="guidance during fine-tuning")

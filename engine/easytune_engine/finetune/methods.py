@@ -29,7 +29,7 @@ from typing import Literal
 import torch
 
 from ..diffusion.sampling import Conditioning, classifier_free_guidance
-from ..diffusion.schedulers import Scheduler, SchedulerOutput
+from ..diffusion.schedulers import Scheduler, SchedulerOutput, split_prediction
 
 MethodName = Literal["easytune", "easytune-chain", "draft", "alignprop", "drtune", "refl"]
 METHODS = ("easytune", "easytune-chain", "draft", "alignprop", "drtune", "refl")
@@ -44,6 +44,9 @@ class MethodConfig:
     late_range: int = 10  # refl / drtune: the scored step is drawn among the last `late_range`
     reward: str = "x0"  # "x0": R(x̂0, 0, c); "noisy": R(x_{t-1}, t-1, c)
     reward_scale: float = 1.0  # λ in loss = −λ·R
+    # β in loss = −λ·R + β·mean((x̂0_θ − x̂0_base)²): each trained step's x̂0 is pulled toward
+    # the frozen base model's x̂0 from the same sg(x_t) (easytune methods only; 0 = off)
+    anchor_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name not in METHODS:
@@ -54,6 +57,13 @@ class MethodConfig:
             raise ValueError("window must be >= 0, k and late_range >= 1")
         if not 0.0 < self.keep_prob <= 1.0:
             raise ValueError(f"keep_prob must be in (0, 1], got {self.keep_prob}")
+        if not self.anchor_weight >= 0.0:  # also refuses NaN
+            raise ValueError(f"anchor_weight must be >= 0, got {self.anchor_weight}")
+        if self.anchor_weight > 0 and self.name not in ("easytune", "easytune-chain"):
+            raise ValueError(
+                f"anchor_weight applies to the step-aware methods (easytune, easytune-chain), "
+                f"not {self.name!r}"
+            )
 
 
 @dataclass
@@ -71,6 +81,7 @@ class Trajectory:
     commit_shadow: Callable[[], None]  # θ ← θ′
     generator: torch.Generator  # the method's own random choices
     noise: list[torch.Generator] | None = None  # per-row sampler noise
+    reference: torch.nn.Module | None = None  # the frozen base backbone (anchor_weight > 0)
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,26 @@ def _step(tr: Trajectory, x_in: torch.Tensor, t: int, x_path: torch.Tensor | Non
     out = _model_out(tr, x_in, t)
     path = x_in if x_path is None else x_path
     return out, tr.scheduler.step(out, t, path, generator=tr.noise)
+
+
+def _reference_x0(tr: Trajectory, x_in: torch.Tensor, t: int) -> torch.Tensor:
+    """The frozen base model's guided x̂0 at step t from the same input (no graph)."""
+    if tr.reference is None:
+        raise ValueError("anchor_weight > 0 needs the trajectory's reference (base) model")
+    tt = torch.full((x_in.shape[0],), t, dtype=torch.long, device=x_in.device)
+    # Without grad, torch's transformer layers take their fused "fast path", whose rounding
+    # differs from the path the trained copy runs: at θ = base the anchor would then see a
+    # difference of ~1e-7 that AdamW blows up to lr-sized steps. Both run the same path here.
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad():
+            out = classifier_free_guidance(tr.reference, tr.guidance)(x_in, tt, tr.cond)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
+    kind = getattr(tr.scheduler, "prediction_type", "epsilon")
+    abar = tr.scheduler.abar(t) if kind == "epsilon" else 1.0  # x0-prediction: abar unused
+    return split_prediction(out, x_in, abar, kind)[0]
 
 
 def _x0_output(tr: Trajectory) -> bool:
@@ -128,6 +159,9 @@ def easytune(tr: Trajectory, cfg: MethodConfig, chain: bool = False) -> Trajecto
             _, st = _step(tr, x_in, t)
             r = _step_reward(tr, cfg, st, _prev_t(ts, i))
             loss = -cfg.reward_scale * r.mean()
+            if cfg.anchor_weight > 0:
+                drift = (st.pred_x0 - _reference_x0(tr, x_in, t)).pow(2).mean()
+                loss = loss + cfg.anchor_weight * drift
             (tr.shadow_update if chain else tr.update)(loss)
         updates += 1
         last = float(r.detach().mean())

@@ -14,6 +14,7 @@ the text encoder and the reward are frozen.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Iterator
@@ -129,6 +130,8 @@ class Finetuner:
             )
         self.opts = generator.options(c.steps, c.guidance)
         backbone.requires_grad_(False)
+        # the anchor's reference: a frozen copy of the base, taken before anything trains
+        self.reference = copy.deepcopy(backbone).eval() if c.method.anchor_weight > 0 else None
         if c.lora_rank > 0:
             self.params = add_lora(backbone, LoRAConfig(rank=c.lora_rank, alpha=c.lora_rank))
         else:
@@ -241,6 +244,7 @@ class Finetuner:
             commit_shadow=self.commit_shadow,
             generator=self.torch_gen,
             noise=noise,
+            reference=self.reference,
         )
 
     def step(self) -> tuple[TrajectoryResult, float]:
