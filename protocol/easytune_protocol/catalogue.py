@@ -35,6 +35,7 @@ MAX_ID_CHARS = 64
 MAX_PAGE = 500  # rankings, checkpoints, jobs listed in one reply
 MAX_EXPORT_CLIPS = 64  # clips (with motions) in one export page
 MAX_BUDGET = 100_000  # fine-tune trajectories / SPL steps of one job
+MAX_ANCHOR = 1000.0  # anchor weight of a fine-tune (the shipped MDM used 5)
 MAX_TEXT_CHARS = 1000  # free-text messages (errors, job messages)
 
 JOINT_NAMES: tuple[str, ...] = (
@@ -51,6 +52,7 @@ NUM_JOINTS = len(JOINT_NAMES)  # 22
 
 SAMPLERS = ("ddpm", "ddim", "lcm")
 FINETUNE_METHODS = ("easytune", "easytune-chain", "draft", "alignprop", "drtune", "refl")
+ANCHORED_METHODS = ("easytune", "easytune-chain")  # the step-aware ones take an anchor
 JOB_KINDS = ("spl_refine", "finetune")
 JOB_STATES = ("queued", "running", "cancelling", "finished", "failed", "cancelled", "interrupted")
 FINAL_JOB_STATES = ("finished", "failed", "cancelled", "interrupted")
@@ -226,6 +228,13 @@ def _check_ranking(body: dict[str, Any]) -> None:
 def _check_job(body: dict[str, Any]) -> None:
     if body["kind"] == "spl_refine" and body["method"] is not None:
         raise _invalid("method", "only finetune jobs take a method; omit it for spl_refine")
+    if body["anchor"] > 0 and (
+        body["kind"] != "finetune" or body["method"] not in (None, *ANCHORED_METHODS)
+    ):
+        raise _invalid(
+            "anchor",
+            f"only finetune jobs with method {' or '.join(ANCHORED_METHODS)} take an anchor",
+        )
 
 
 def _rec(*fields: Field) -> Record:
@@ -375,6 +384,13 @@ _REQUESTS = (
             Field("budget", Int(1, MAX_BUDGET), doc="finetune: trajectories; spl_refine: steps"),
             Field("backbone", NAME, False, doc="omitted: the engine's default model"),
             Field("lora_rank", Int(0, 256), False, 0, doc="0: full fine-tune"),
+            Field(
+                "anchor",
+                Float(0.0, MAX_ANCHOR),
+                False,
+                0.0,
+                doc="finetune, easytune methods: pull toward the base model's x0 (0: off)",
+            ),
             Field("checkpoint_name", NAME, False, doc="omitted: the engine names it"),
             Field("activate", Bool(), False, False, doc="activate the checkpoint when finished"),
         ),

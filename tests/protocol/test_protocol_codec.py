@@ -197,3 +197,20 @@ def test_spl_refine_takes_no_method() -> None:
                 "start_job", {"kind": "spl_refine", "method": "draft", "budget": 5}, session="s"
             )
         )
+
+
+def test_only_step_aware_finetunes_take_an_anchor() -> None:
+    ok = {"kind": "finetune", "budget": 5, "anchor": 5.0}
+    assert decode(encode(request("start_job", ok, session="s"))).body["anchor"] == 5.0
+    omitted = decode(encode(request("start_job", {"kind": "finetune", "budget": 5}, session="s")))
+    assert omitted.body["anchor"] == 0.0
+    for body, words in (
+        ({"kind": "spl_refine", "budget": 5, "anchor": 1.0}, "only finetune jobs with method"),
+        ({"kind": "finetune", "method": "draft", "budget": 5, "anchor": 1.0}, "easytune or"),
+        ({"kind": "finetune", "budget": 5, "anchor": -1.0}, "anchor"),
+    ):
+        with pytest.raises(ProtocolError, match=words) as info:
+            encode(request("start_job", body, session="s"))
+        assert info.value.code == ErrorCode.INVALID_FIELD
+    draft = {"kind": "finetune", "method": "draft", "budget": 5, "anchor": 0.0}
+    assert decode(encode(request("start_job", draft, session="s"))).body["method"] == "draft"

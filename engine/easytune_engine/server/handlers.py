@@ -308,6 +308,7 @@ class Handlers:
             backbone=backbone,
             method=(b.get("method") or "easytune") if b["kind"] == "finetune" else None,
             lora_rank=b["lora_rank"],
+            anchor=b["anchor"],
             checkpoint_name=b.get("checkpoint_name"),
             activate=b["activate"],
         )

@@ -71,6 +71,7 @@ class JobParams:
     backbone: str  # finetune: the served model; spl_refine: "reward"
     method: str | None = None  # finetune only
     lora_rank: int = 0
+    anchor: float = 0.0  # finetune: MethodConfig.anchor_weight
     checkpoint_name: str | None = None
     activate: bool = False
     seed: int = 0

@@ -93,7 +93,7 @@ class JobWork:
         else:
             pool = PromptPool.from_corpus(self._corpus(hooks), "train")
         config = FinetuneConfig(
-            method=MethodConfig(name=p.method or "easytune"),
+            method=MethodConfig(name=p.method or "easytune", anchor_weight=p.anchor),
             trajectories=p.budget,
             batch_size=FINETUNE_BATCH,
             lora_rank=p.lora_rank,

@@ -167,6 +167,22 @@ def test_spl_refine_registers_a_reward_checkpoint_that_orders_pairs(engine: Engi
         assert err.value.code == ErrorCode.INVALID_FIELD and err.value.field == "body.backbone"
 
 
+def test_an_anchored_finetune_job_trains_with_its_anchor(engine: Engine) -> None:
+    """`start_job` with `anchor` reaches the trainer: the tuned checkpoint records it."""
+    from easytune_engine.models.io import load_backbone
+
+    with engine.client() as client:
+        job = client.request(
+            "start_job",
+            {"kind": "finetune", "budget": 2, "anchor": 5.0, "checkpoint_name": "anchored"},
+        )["job"]
+        done = wait_job(client, job["job_id"])
+        assert done["state"] == "finished", done
+        (path,) = (engine.data_dir / "jobs" / job["job_id"]).glob("model.safetensors")
+        recorded = load_backbone(path).checkpoint_extra["finetune"]["method"]
+        assert recorded["name"] == "easytune" and recorded["anchor_weight"] == 5.0
+
+
 def test_lora_job_makes_an_adapter_that_generate_applies(engine: Engine) -> None:
     with engine.client() as client:
         rank(client, "a person turns around")
