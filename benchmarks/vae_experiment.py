@@ -43,7 +43,8 @@ def _overrides(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or key not in types:
             raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY in {sorted(types)}")
-        out[key] = int(value) if types[key] in ("int", int) else float(value)
+        kind = types[key] if isinstance(types[key], str) else types[key].__name__
+        out[key] = {"int": int, "float": float, "str": str}[kind](value)
     return out
 
 

@@ -3,7 +3,9 @@
 A backbone is an `nn.Module` that
 - denoises: `forward(x_t, t, cond) -> model_output` in its own space (`space`: raw features or a
   VAE latent), with `prediction_type` 'sample' (x̂0) or 'epsilon' (ε̂);
-- knows its noise: `noise_shape(lengths)` is the shape of x_T for those motion lengths;
+- knows its noise: `noise_shape(lengths)` is the shape of x_T for those motion lengths, and
+  `noise_mask(lengths, n)` which of its n positions belong to each motion (losses average over
+  these; the output is zero on the others);
 - decodes: `decode(x0, lengths)` maps a clean sample of its space to normalised HumanML3D features
   (B, T, 263), zero after each length (identity for feature-space models; differentiable);
 - carries its forward process (`schedule`), default sampler, the normalisation stats of the corpus
@@ -100,6 +102,10 @@ class Backbone(nn.Module):
         return self.config.text_dim  # type: ignore[attr-defined]
 
     def noise_shape(self, lengths: torch.Tensor) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def noise_mask(self, lengths: torch.Tensor, n: int) -> torch.Tensor:
+        """(B, n) bool: positions of x (dim 1 of `noise_shape`) that belong to each motion."""
         raise NotImplementedError
 
     def decode(self, x0: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,8 @@ from torch import nn
 
 from ..diffusion.sampling import Conditioning
 from ..layers import timestep_embedding
-from .base import Backbone, TextConditioner
-from .vae import MotionVAE, VAEConfig
+from .base import MAX_FRAMES, Backbone, TextConditioner
+from .vae import MotionVAE, VAEConfig, latent_length, latent_mask
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ class LatentDenoiser(nn.Module):
         self.config = c
         w, half = c.width, (c.layers - 1) // 2
         self.inp = nn.Linear(c.vae.latent_dim, w)
-        self.pos = nn.Parameter(torch.randn(c.vae.latent_tokens + 2, w) * 0.02)
+        # rows: latent tokens (as many as the longest motion can have), then time, then text
+        self.pos = nn.Parameter(torch.randn(latent_length(c.vae, MAX_FRAMES) + 2, w) * 0.02)
         self.time_mlp = nn.Sequential(nn.Linear(w, w), nn.SiLU(), nn.Linear(w, w))
         self.text = TextConditioner(c.text_dim, w)
         self.w_mlp = None
@@ -104,16 +105,22 @@ class LatentDenoiser(nn.Module):
             if cond.guidance is None:
                 raise ValueError("this model embeds the guidance scale: set Conditioning.guidance")
             time = time + self.w_mlp(timestep_embedding(cond.guidance * 100.0, w))
+        n = x_t.shape[1]
         h = torch.cat([self.inp(x_t), time[:, None], self.text(cond)[:, None]], dim=1)
-        h = h + self.pos  # (B, L + 2, W)
+        h = h + torch.cat([self.pos[:n], self.pos[-2:]])  # (B, L + 2, W)
+        pad = None  # "frames" latents: tokens past each length are masked out
+        if self.config.vae.latent_layout == "frames":
+            valid = latent_mask(self.config.vae, cond.lengths, n)
+            pad = ~torch.cat([valid, valid.new_ones(valid.shape[0], 2)], dim=1)
         skips = []
         for layer in self.down_layers:
-            h = layer(h)
+            h = layer(h, src_key_padding_mask=pad)
             skips.append(h)
-        h = self.mid(h)
+        h = self.mid(h, src_key_padding_mask=pad)
         for layer, skip in zip(self.up_layers, self.skips, strict=True):
-            h = layer(skip(torch.cat([h, skips.pop()], dim=-1)))
-        return self.out(self.norm(h)[:, : x_t.shape[1]])
+            h = layer(skip(torch.cat([h, skips.pop()], dim=-1)), src_key_padding_mask=pad)
+        out = self.out(self.norm(h)[:, :n])
+        return out if pad is None else out * ~pad[:, :n, None]
 
 
 class MLD(Backbone):
@@ -132,7 +139,11 @@ class MLD(Backbone):
 
     def noise_shape(self, lengths: torch.Tensor) -> tuple[int, ...]:
         v = self.config.vae
-        return (lengths.shape[0], v.latent_tokens, v.latent_dim)
+        n = latent_length(v, int(lengths.max())) if v.latent_layout == "frames" else v.latent_tokens
+        return (lengths.shape[0], n, v.latent_dim)
+
+    def noise_mask(self, lengths: torch.Tensor, n: int) -> torch.Tensor:
+        return latent_mask(self.config.vae, lengths, n)
 
     def encode(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Normalised features -> scaled latent x0 (the posterior mean), (B, L, d)."""
@@ -182,4 +193,7 @@ class LCM(MLD):
         return c_skip * x_t + c_out * x0
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        return self.consistency(x_t, t, self.denoiser(x_t, t, cond))
+        x0 = self.consistency(x_t, t, self.denoiser(x_t, t, cond))
+        if self.config.vae.latent_layout == "frames":  # zero past each length, like ε̂
+            x0 = x0 * self.noise_mask(cond.lengths, x0.shape[1])[..., None]
+        return x0

@@ -75,6 +75,9 @@ class MDM(Backbone):
     def noise_shape(self, lengths: torch.Tensor) -> tuple[int, ...]:
         return (lengths.shape[0], int(lengths.max()), FEATURE_DIM)
 
+    def noise_mask(self, lengths: torch.Tensor, n: int) -> torch.Tensor:
+        return length_mask(lengths, n)
+
     def decode(self, x0: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         return x0 * length_mask(lengths, x0.shape[1])[..., None]
 

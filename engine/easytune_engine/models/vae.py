@@ -7,6 +7,11 @@ Decoder:  [z tokens -> W; T/4 positional query tokens] --transformer--> queries
           --2 transposed convs--> (B, T, W) --Linear--> (B, T, 263), zero after each length.
 Positions past a motion's length are zeroed at every resolution, so a motion encodes and decodes
 the same whether it is alone or batched with longer ones.
+
+`latent_layout="frames"` drops the distribution tokens: every frame token (4 frames) gives its own
+latent, z (B, ceil(T/4), d), zero (μ = 0, log σ² = 0: no KL) past each length, and the decoder
+runs on those tokens instead of on queries. Global tokens must squeeze a whole clip into L·d
+numbers; time-local latents keep fast, short events (a clap, a hop) where they happen.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from .base import MAX_FRAMES, length_mask
 ROOT = slice(0, 4)
 LOCAL_VELOCITY = slice(193, 259)
 CONTACTS = slice(259, 263)
+
+
+LATENT_LAYOUTS = ("tokens", "frames")
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,15 @@ class VAEConfig:
     # weight of an auxiliary loss on the root trajectory integrated over time (cumulative yaw in
     # rad and cumulative facing-frame XZ displacement in m, raw units); 0 = off
     trajectory_weight: float = 0.0
+    # "tokens": L learned distribution tokens (MLD); "frames": one latent per 4 frames, so the
+    # latent's length follows the motion's (latent_tokens is then unused)
+    latent_layout: str = "tokens"
 
     def __post_init__(self) -> None:
+        if self.latent_layout not in LATENT_LAYOUTS:
+            raise ValueError(
+                f"latent_layout must be one of {LATENT_LAYOUTS}, got {self.latent_layout!r}"
+            )
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if self.latent_tokens < 1 or self.latent_dim < 1:
@@ -78,23 +93,39 @@ class VAEConfig:
 DOWN = 4  # frames per encoder token (two stride-2 convolutions)
 
 
+def latent_length(config: VAEConfig, frames: int) -> int:
+    """Latent tokens of a batch whose longest motion has `frames` frames."""
+    return math.ceil(frames / DOWN) if config.latent_layout == "frames" else config.latent_tokens
+
+
+def latent_mask(config: VAEConfig, lengths: torch.Tensor, n: int) -> torch.Tensor:
+    """(B, n) bool: the latent tokens that belong to each motion (every one for "tokens")."""
+    if config.latent_layout == "frames":
+        return _covers(lengths, n, DOWN)
+    return torch.ones(lengths.shape[0], n, dtype=torch.bool, device=lengths.device)
+
+
 class MotionVAE(nn.Module):
     def __init__(self, config: VAEConfig) -> None:
         super().__init__()
         self.config = c = config
         w, n_tok = c.width, math.ceil(MAX_FRAMES / DOWN)
+        frames = c.latent_layout == "frames"
+        n_lat = 0 if frames else c.latent_tokens
         self.down = nn.Sequential(
             nn.Conv1d(FEATURE_DIM, w, 4, stride=2, padding=1),
             nn.GELU(),
             nn.Conv1d(w, w, 4, stride=2, padding=1),
         )
-        self.dist_tokens = nn.Parameter(torch.randn(2 * c.latent_tokens, w) * 0.02)
+        self.dist_tokens = nn.Parameter(torch.randn(2 * n_lat, w) * 0.02)
         self.enc_pos = nn.Parameter(torch.randn(n_tok, w) * 0.02)
         self.encoder = pre_norm_transformer(w, c.heads, c.ff_mult, c.dropout, c.enc_layers)
         self.enc_norm = nn.LayerNorm(w)
-        self.to_latent = nn.Linear(w, c.latent_dim)
+        # tokens: each of the 2L distribution tokens gives μ or log σ² of one latent token;
+        # frames: each frame token gives both
+        self.to_latent = nn.Linear(w, c.latent_dim * (2 if frames else 1))
         self.from_latent = nn.Linear(c.latent_dim, w)
-        self.latent_pos = nn.Parameter(torch.randn(c.latent_tokens, w) * 0.02)
+        self.latent_pos = nn.Parameter(torch.randn(n_lat, w) * 0.02)
         self.queries = nn.Parameter(torch.randn(n_tok, w) * 0.02)
         self.decoder = pre_norm_transformer(w, c.heads, c.ff_mult, c.dropout, c.dec_layers)
         self.dec_norm = nn.LayerNorm(w)
@@ -132,6 +163,10 @@ class MotionVAE(nn.Module):
         tok_valid = _covers(lengths, n, DOWN)
         keep = torch.cat([torch.ones(b, two_l, dtype=torch.bool, device=x.device), tok_valid], 1)
         out = self.enc_norm(self.encoder(seq, src_key_padding_mask=~keep))
+        if self.config.latent_layout == "frames":
+            stats = self.to_latent(out)  # (B, T/4, 2d)
+            mu, logvar = (s * tok_valid[..., None] for s in stats.chunk(2, dim=-1))
+            return mu, logvar.clamp(-20.0, 10.0)
         stats = self.to_latent(out[:, :two_l])  # (B, 2L, d)
         mu, logvar = stats.chunk(2, dim=1)
         return mu, logvar.clamp(-20.0, 10.0)
@@ -146,13 +181,18 @@ class MotionVAE(nn.Module):
         b = z.shape[0]
         frames = int(lengths.max()) if frames is None else frames
         n = math.ceil(frames / DOWN)
-        lat = self.from_latent(z) + self.latent_pos  # (B, L, W)
-        seq = torch.cat([lat, self.queries[:n].expand(b, -1, -1)], dim=1)
         tok_valid = _covers(lengths, n, DOWN)
-        keep = torch.cat(
-            [torch.ones(b, lat.shape[1], dtype=torch.bool, device=z.device), tok_valid], 1
-        )
-        h = self.dec_norm(self.decoder(seq, src_key_padding_mask=~keep))[:, lat.shape[1] :]
+        if self.config.latent_layout == "frames":
+            z = F.pad(z, (0, 0, 0, n - z.shape[1]))[:, :n]  # (B, T/4, d)
+            seq = self.from_latent(z) + self.queries[:n]
+            h = self.dec_norm(self.decoder(seq, src_key_padding_mask=~tok_valid))
+        else:
+            lat = self.from_latent(z) + self.latent_pos  # (B, L, W)
+            seq = torch.cat([lat, self.queries[:n].expand(b, -1, -1)], dim=1)
+            keep = torch.cat(
+                [torch.ones(b, lat.shape[1], dtype=torch.bool, device=z.device), tok_valid], 1
+            )
+            h = self.dec_norm(self.decoder(seq, src_key_padding_mask=~keep))[:, lat.shape[1] :]
         h = (h * tok_valid[..., None]).transpose(1, 2)  # (B, W, T/4), padded queries zeroed
         h = self.up[1](self.up[0](h))  # (B, W, T/2)
         h = h * _covers(lengths, h.shape[-1], 2)[:, None]

@@ -171,8 +171,18 @@ def measure_latent_std(model, split, batches: int = 20, batch_size: int = 64, se
     for _ in range(batches):
         b = sample_batch(split, batch_size, rng, mean=split.mean, std=split.std)
         b = b.to(model.mean.device)
-        mus.append(model.vae.encode(b.features, b.lengths)[0])
+        mu = model.vae.encode(b.features, b.lengths)[0]  # (B, L, d)
+        mus.append(mu[model.noise_mask(b.lengths, mu.shape[1])])  # the tokens of each motion
     return torch.cat(mus).std()
+
+
+def _latent_mean(err: torch.Tensor, model, lengths: torch.Tensor) -> torch.Tensor:
+    """Mean of err (B, L, d) over the latent tokens of each motion: every token for a "tokens"
+    VAE (a plain mean, as before the "frames" layout existed), those inside the length for a
+    "frames" one."""
+    if model.config.vae.latent_layout != "frames":
+        return err.mean()
+    return _masked_mean(err, model.noise_mask(lengths, err.shape[1]))
 
 
 def latent_eps_loss(model, seed: int = 0) -> LossFn:
@@ -188,7 +198,7 @@ def latent_eps_loss(model, seed: int = 0) -> LossFn:
         noise = torch.randn(x0.shape, device=x0.device)
         x_t = schedule.add_noise(x0, t, noise)
         cond = _drop_text(text, batch.lengths, model.config.cond_drop)
-        mse = F.mse_loss(model(x_t, t, cond), noise)
+        mse = _latent_mean((model(x_t, t, cond) - noise) ** 2, model, batch.lengths)
         return mse, {"loss": mse.item()}
 
     return loss
@@ -238,7 +248,7 @@ class ConsistencyDistillation:
             x_prev = self._teacher_step(x_t, t, t_prev, Conditioning(text, batch.lengths), w)
             target = self.target(x_prev, t_prev, cond)
         huber = ((pred - target) ** 2 + c.huber_c**2).sqrt() - c.huber_c
-        total = huber.mean()
+        total = _latent_mean(huber, self.student, batch.lengths)
         return total, {"loss": total.item()}
 
     @torch.no_grad()

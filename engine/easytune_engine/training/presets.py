@@ -5,6 +5,9 @@
 - `large`: the same networks (MLD/LCM with a 16 x 32 latent), batch 256 and many more steps,
   for a GPU (`--device cuda --workers N`); with `--fit-minutes` the steps are cut to a time
   budget and the manifest records them;
+- `frames` (MLD, LCM): the `large` schedule on a VAE with one latent per 4 frames
+  (`VAEConfig.latent_layout`), whose round trip keeps fast events that 4 or 16 global latent
+  tokens lose (benchmarks/results/vae_round_trip.json); for a GPU;
 - `refine`: continues a trained model (`--init`, required) at a low learning rate. MDM: with the
   integrated root-trajectory term on (`benchmarks/mdm_trajectory.py` measured it). MLD: more
   training of the VAE's decoder (encoder frozen, so the latent space stays put) and of the
@@ -22,7 +25,7 @@ from ..models.mdm import MDMConfig
 from ..models.vae import VAEConfig
 from .loop import StageConfig
 
-PRESETS = ("tiny", "default", "large", "refine")
+PRESETS = ("tiny", "default", "large", "frames", "refine")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,16 @@ _VAE_LARGE = VAEConfig(
     latent_dim=32,
     root_weight=10.0,
     trajectory_weight=1.5,
+)
+
+# one latent of 8 per 4 frames (49 x 8 for 196 frames), root channels weighted 10x as above
+_VAE_FRAMES = VAEConfig(
+    width=192,
+    enc_layers=3,
+    dec_layers=3,
+    latent_dim=8,
+    root_weight=10.0,
+    latent_layout="frames",
 )
 
 _TABLE: dict[tuple[str, str], Preset] = {
@@ -111,6 +124,25 @@ _TABLE: dict[tuple[str, str], Preset] = {
     ),
     ("lcm", "large"): Preset(
         LCMConfig(vae=_VAE_LARGE, width=256, layers=5),
+        {
+            "lcm": StageConfig(
+                steps=10000, batch_size=256, lr=1e-4, warmup=200, ema_decay=0.999, save_every=2000
+            )
+        },
+    ),
+    ("mld", "frames"): Preset(
+        MLDConfig(vae=_VAE_FRAMES, width=256, layers=5),
+        {
+            "vae": StageConfig(
+                steps=30000, batch_size=256, lr=5e-4, warmup=500, ema_decay=0.995, save_every=2000
+            ),
+            "denoiser": StageConfig(
+                steps=40000, batch_size=256, lr=3e-4, warmup=1000, save_every=2000
+            ),
+        },
+    ),
+    ("lcm", "frames"): Preset(
+        LCMConfig(vae=_VAE_FRAMES, width=256, layers=5),
         {
             "lcm": StageConfig(
                 steps=10000, batch_size=256, lr=1e-4, warmup=200, ema_decay=0.999, save_every=2000

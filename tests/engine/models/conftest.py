@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +11,6 @@ import torch
 
 from easytune_engine.diffusion.sampling import Conditioning
 from easytune_engine.models import (
-    BACKBONES,
     Backbone,
     LCMConfig,
     MDMConfig,
@@ -22,10 +22,14 @@ from easytune_engine.motion.features import FEATURE_DIM
 from easytune_engine.text.encoder import TextEncoder, load_text_encoder
 
 TINY_VAE = VAEConfig(width=64, enc_layers=1, dec_layers=1, latent_tokens=2, latent_dim=16)
+TINY_FRAMES_VAE = replace(TINY_VAE, latent_layout="frames", latent_dim=8)
 TINY_CONFIGS = {
     "mdm": MDMConfig(width=64, layers=2, heads=4, text_dim=128),
     "mld": MLDConfig(vae=TINY_VAE, width=64, layers=3, text_dim=128),
     "lcm": LCMConfig(vae=TINY_VAE, width=64, layers=3, text_dim=128),
+    # the same kinds on a VAE with one latent per 4 frames (VAEConfig.latent_layout)
+    "mld-frames": MLDConfig(vae=TINY_FRAMES_VAE, width=64, layers=3, text_dim=128),
+    "lcm-frames": LCMConfig(vae=TINY_FRAMES_VAE, width=64, layers=3, text_dim=128),
 }
 TEXT_DIM = 128
 
@@ -50,7 +54,7 @@ def _make_backbone(name: str, seed: int = 0, stats: bool = True) -> Backbone:
         rng = np.random.default_rng(seed)
         mean = rng.uniform(-1.0, 1.0, FEATURE_DIM).astype(np.float32)
         std = rng.uniform(0.5, 1.5, FEATURE_DIM).astype(np.float32)
-    model = build_backbone(name, TINY_CONFIGS[name], mean, std)
+    model = build_backbone(name.split("-")[0], TINY_CONFIGS[name], mean, std)
     if hasattr(model, "latent_std"):
         model.latent_std.fill_(0.8)
     return model.eval()
@@ -58,13 +62,15 @@ def _make_backbone(name: str, seed: int = 0, stats: bool = True) -> Backbone:
 
 @pytest.fixture
 def make_backbone() -> MakeBackbone:
-    """Factory: make_backbone(name, seed=0, stats=True) -> tiny eval-mode backbone."""
+    """Factory: make_backbone(name, seed=0, stats=True) -> tiny eval-mode backbone (name: a key
+    of TINY_CONFIGS, e.g. "mld" or "mld-frames")."""
     return _make_backbone
 
 
-@pytest.fixture(params=BACKBONES)
+@pytest.fixture(params=list(TINY_CONFIGS))
 def backbone(request: pytest.FixtureRequest) -> Backbone:
-    """Each backbone kind in turn (mdm, mld, lcm), tiny and random."""
+    """Each backbone kind in turn (mdm, mld, lcm; mld and lcm on both latent layouts), tiny and
+    random."""
     return _make_backbone(request.param)
 
 

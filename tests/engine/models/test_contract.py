@@ -55,27 +55,36 @@ class TestBackboneContract:
         assert torch.isfinite(out).all()
 
     def test_noise_shape_per_space(self, backbone: Backbone) -> None:
-        """Feature models noise (B, max length, 263); latent models a fixed (B, L, d)."""
+        """Feature models noise (B, max length, 263); latent models (B, L, d) with a fixed L, or
+        one token per 4 frames of the longest motion (the "frames" layout)."""
         shape = backbone.noise_shape(torch.tensor([7, 33]))
+        mask = backbone.noise_mask(torch.tensor([7, 33]), shape[1])
         if backbone.space == "features":
             assert shape == (2, 33, FEATURE_DIM)
+            assert mask.sum(1).tolist() == [7, 33]
+        elif backbone.config.vae.latent_layout == "frames":
+            assert shape == (2, 9, backbone.config.vae.latent_dim)  # ceil(33 / 4) = 9
+            assert mask.sum(1).tolist() == [2, 9]
         else:
             v = backbone.config.vae
             assert shape == (2, v.latent_tokens, v.latent_dim)
+            assert mask.all()
 
     def test_padded_frames_do_not_leak(self, backbone: Backbone, make_cond) -> None:
-        """MDM: x_t after each length changes nothing; the output is zero there."""
-        if backbone.space != "features":
-            pytest.skip("a latent x_t has no frames")
+        """Positions past a motion's length (MDM frames, "frames" latents) change nothing; the
+        output is zero there."""
         lengths = [7, 33, 60]
         x_t = noise(backbone, lengths)
-        valid = length_mask(torch.tensor(lengths), x_t.shape[1])[..., None]
+        valid = backbone.noise_mask(torch.tensor(lengths), x_t.shape[1])
+        if valid.all():
+            pytest.skip("global latent tokens: every position belongs to every motion")
+        valid = valid[..., None]
         junk = torch.where(valid, x_t, 100.0 * noise(backbone, lengths, seed=1))
         cond = make_cond(lengths)
         with torch.no_grad():
             out, out_junk = backbone(x_t, steps(3), cond), backbone(junk, steps(3), cond)
         assert torch.equal(out, out_junk)
-        for i, n in enumerate(lengths):
+        for i, n in enumerate(valid[..., 0].sum(1).tolist()):
             assert out[i, :n].abs().sum() > 0
             assert torch.all(out[i, n:] == 0)
 
@@ -88,12 +97,9 @@ class TestBackboneContract:
             batch = backbone(x_t, steps(3), cond)
             for i, n in enumerate(lengths):
                 one = make_cond([n], text=cond.text[i : i + 1])
-                if backbone.space == "features":
-                    alone = backbone(x_t[i : i + 1, :n], steps(1), one)
-                    torch.testing.assert_close(alone[0], batch[i, :n], rtol=0, atol=1e-5)
-                else:
-                    alone = backbone(x_t[i : i + 1], steps(1), one)
-                    torch.testing.assert_close(alone[0], batch[i], rtol=0, atol=1e-5)
+                k = backbone.noise_shape(torch.tensor([n]))[1]  # positions of a lone motion
+                alone = backbone(x_t[i : i + 1, :k], steps(1), one)
+                torch.testing.assert_close(alone[0], batch[i, :k], rtol=0, atol=1e-5)
 
     def test_decode_shape_and_mask(self, backbone: Backbone) -> None:
         """decode(x0, lengths): (B, max(lengths), 263), zero after each length, any length."""
@@ -113,9 +119,8 @@ class TestBackboneContract:
         x0 = noise(backbone, [40, 60])
         with torch.no_grad():
             batch = backbone.decode(x0, torch.tensor([40, 60]))
-            alone = backbone.decode(
-                x0[:1, : 40 if backbone.space == "features" else None], torch.tensor([40])
-            )
+            k = backbone.noise_shape(torch.tensor([40]))[1]
+            alone = backbone.decode(x0[:1, :k], torch.tensor([40]))
         torch.testing.assert_close(alone[0], batch[0, :40], rtol=0, atol=1e-5)
 
     def test_latent_encode_handles_any_length(self, backbone: Backbone) -> None:
@@ -129,8 +134,7 @@ class TestBackboneContract:
         with torch.no_grad():
             z, z_junk = backbone.encode(feats, lengths), backbone.encode(junk, lengths)
             back = backbone.decode(z, lengths)
-        v = backbone.config.vae
-        assert z.shape == (3, v.latent_tokens, v.latent_dim)
+        assert z.shape == backbone.noise_shape(lengths)
         assert torch.isfinite(z).all()
         torch.testing.assert_close(z, z_junk, rtol=0, atol=1e-6)
         assert back.shape == (3, MAX_FRAMES, FEATURE_DIM)
@@ -143,7 +147,9 @@ class TestBackboneContract:
         with torch.no_grad():
             batch = backbone.encode(feats, torch.tensor([40, 60]))
             alone = backbone.encode(feats[:1, :40], torch.tensor([40]))
-        torch.testing.assert_close(alone[0], batch[0], rtol=0, atol=1e-5)
+        k = alone.shape[1]
+        torch.testing.assert_close(alone[0], batch[0, :k], rtol=0, atol=1e-5)
+        assert torch.all(batch[0, k:] == 0)  # "frames": no latent past the length
 
     def test_dropped_text_uses_learned_null(self, backbone: Backbone, make_cond) -> None:
         """use_text False: the output ignores the text embedding and follows the learned null."""

@@ -139,7 +139,7 @@ def test_whole_generation_gives_the_eager_features_exactly(
     assert fast.graphs == 0 and not fast._slots
 
 
-@pytest.mark.parametrize("name", ["mld", "lcm"])
+@pytest.mark.parametrize("name", ["mld", "lcm", "mld-frames", "lcm-frames"])
 def test_frame_buckets_decode_what_the_eager_path_decodes(
     make_backbone, text_encoder, name: str
 ) -> None:

@@ -14,7 +14,14 @@ from easytune_engine.models import MDM, MDMConfig, save_backbone
 from easytune_engine.models.pipeline import MAX_CANDIDATES, MotionGenerator
 
 PROMPTS = ["a person walks forward", "someone jumps twice", "a man waves", "a person sits down"]
-CASES = [("mdm", "ddpm"), ("mdm", "ddim"), ("mld", "ddim"), ("lcm", "lcm")]
+CASES = [
+    ("mdm", "ddpm"),
+    ("mdm", "ddim"),
+    ("mld", "ddim"),
+    ("lcm", "lcm"),
+    ("mld-frames", "ddim"),
+    ("lcm-frames", "lcm"),
+]
 STEPS = 4
 
 
