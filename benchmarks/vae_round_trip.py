@@ -24,8 +24,7 @@ import numpy as np
 import torch
 
 from easytune_engine.data.corpus.build import default_corpus_dir
-from easytune_engine.eval.vae_check import round_trip_clips, vae_round_trip_report
-from easytune_engine.models.io import BACKBONES, load_backbone
+from easytune_engine.eval.vae_check import load_vae, round_trip_clips, vae_round_trip_report
 from machine import machine
 
 GROUPS = ("root_rot_vel", "root_side_vel", "root_fwd_vel", "root_height", "local_positions")
@@ -154,7 +153,7 @@ def main() -> None:
             todo.append((f"{run.name}", str(path), _steps(path)))
     rows = []
     for label, ckpt, step in todo:
-        model = load_backbone(ckpt if ckpt in BACKBONES else Path(ckpt))
+        model = load_vae(ckpt)
         t1 = time.time()
         report = vae_round_trip_report(model, clips=clips)
         row = {"label": label, "checkpoint": ckpt, "step": step}

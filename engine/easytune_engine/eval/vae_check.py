@@ -40,6 +40,29 @@ FEATURE_GROUPS: dict[str, slice] = {
 }
 
 
+def load_vae(name_or_path: str | Path):
+    """An MLD (or LCM) of a checkpoint's config that holds its VAE and feature statistics, the
+    denoiser left freshly initialised: what a round trip or a new denoiser stage needs. It also
+    reads VAE-stage checkpoints whose untrained denoiser has another shape than this code's
+    (`benchmarks/vae_experiment.py` runs started before a denoiser change)."""
+    from ..checkpoint import CheckpointError, load_checkpoint
+    from ..models.io import BACKBONES, peek_kind, shipped_path
+    from ..models.latent import LCM, MLD, LCMConfig, MLDConfig
+
+    path = shipped_path(name_or_path) if name_or_path in BACKBONES else Path(name_or_path)
+    kind = peek_kind(path)
+    if kind not in ("mld", "lcm"):
+        raise CheckpointError(f"{path}: an {kind} checkpoint has no VAE (valid: mld, lcm)")
+    ckpt = load_checkpoint(path, f"backbone/{kind}")
+    model = LCM(ckpt.config_as(LCMConfig)) if kind == "lcm" else MLD(ckpt.config_as(MLDConfig))
+    state = {k: v for k, v in ckpt.state.items() if not k.startswith("denoiser.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or not all(k.startswith("denoiser.") for k in missing):
+        raise CheckpointError(f"{path}: its VAE does not fit: {unexpected or missing}")
+    model.checkpoint_sha256 = ckpt.sha256  # type: ignore[attr-defined]
+    return model.eval()
+
+
 @torch.no_grad()
 def vae_round_trip(backbone, feats: Sequence[np.ndarray], batch: int = 32) -> list[np.ndarray]:
     """Raw (T, 263) features -> the same clips encoded and decoded by a latent backbone's VAE

@@ -78,7 +78,7 @@ def load_backbone(
                 f"{path}: no such backbone checkpoint (or unknown backbone name; valid names: "
                 f"{', '.join(BACKBONES)})"
             )
-    kind = _peek_kind(path)
+    kind = peek_kind(path)
     ckpt = load_checkpoint(path, f"backbone/{kind}", device="cpu")
     cls, cfg_cls = _CLASSES[kind]
     model = cls(ckpt.config_as(cfg_cls))
@@ -94,7 +94,8 @@ def load_backbone(
     return model.to(device).eval()
 
 
-def _peek_kind(path: Path) -> str:
+def peek_kind(path: Path) -> str:
+    """The backbone kind (mdm, mld, lcm) a checkpoint holds, read from its header only."""
     from safetensors import SafetensorError, safe_open
 
     try:

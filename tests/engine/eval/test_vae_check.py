@@ -77,3 +77,27 @@ def test_a_perfect_vae_passes_every_real_clip(tiny_corpus: Path):
     assert set(report["segment_pass_by_action"].values()) == {1.0}
     again = vae_round_trip_report(_Identity(split.mean, split.std), tiny_corpus, samples=8)
     assert again["accuracy_ci95"] == report["accuracy_ci95"]
+
+
+def test_load_vae_keeps_the_vae_whatever_the_denoiser(tmp_path: Path):
+    """A VAE-stage checkpoint whose (untrained) denoiser no longer fits this code still gives its
+    VAE and statistics; a checkpoint without a VAE is refused by kind."""
+    from easytune_engine.checkpoint import CheckpointError
+    from easytune_engine.eval.vae_check import load_vae
+    from easytune_engine.models import MDMConfig
+    from easytune_engine.models.io import save_backbone
+
+    torch.manual_seed(0)
+    config = MLDConfig(vae=VAEConfig(width=64, enc_layers=1, dec_layers=1), width=64, layers=3)
+    model = build_backbone("mld", config, np.zeros(FEATURE_DIM), np.full(FEATURE_DIM, 2.0))
+    model.denoiser.pos = nn.Parameter(torch.zeros(3, 64))  # a denoiser of another shape
+    save_backbone(tmp_path / "vae.safetensors", model, {})
+    got = load_vae(tmp_path / "vae.safetensors")
+    for name, value in model.vae.state_dict().items():
+        assert torch.equal(got.vae.state_dict()[name], value), name
+    assert torch.equal(got.std, model.std)
+    assert got.denoiser.pos.shape != (3, 64)
+    mdm = build_backbone("mdm", MDMConfig(width=64, layers=1, heads=4))
+    save_backbone(tmp_path / "mdm.safetensors", mdm, {})
+    with pytest.raises(CheckpointError, match="mdm checkpoint has no VAE"):
+        load_vae(tmp_path / "mdm.safetensors")
