@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..models.io import check_backbone_name
 from ..models.latent import LCMConfig, MLDConfig
@@ -52,14 +52,29 @@ _VAE_LARGE = VAEConfig(
 )
 
 # one latent of 8 per 4 frames (49 x 8 for 196 frames), root channels weighted 10x as above
-_VAE_FRAMES = VAEConfig(
-    width=192,
-    enc_layers=3,
-    dec_layers=3,
-    latent_dim=8,
-    root_weight=10.0,
-    latent_layout="frames",
-)
+_VAE_FRAMES = replace(_VAE, latent_dim=8, root_weight=10.0, latent_layout="frames")
+
+# the GPU schedules of the latent chain (`large` and `frames`), batch 256
+_GPU_MLD_STAGES = {
+    "vae": StageConfig(
+        steps=30000, batch_size=256, lr=5e-4, warmup=500, ema_decay=0.995, save_every=2000
+    ),
+    "denoiser": StageConfig(steps=40000, batch_size=256, lr=3e-4, warmup=1000, save_every=2000),
+}
+_GPU_LCM_STAGES = {
+    "lcm": StageConfig(
+        steps=10000, batch_size=256, lr=1e-4, warmup=200, ema_decay=0.999, save_every=2000
+    )
+}
+
+
+def _gpu_chain(name: str, vae: VAEConfig) -> dict[tuple[str, str], Preset]:
+    """The MLD and LCM presets `name` of a GPU-sized latent chain on `vae`."""
+    return {
+        ("mld", name): Preset(MLDConfig(vae=vae, width=256, layers=5), _GPU_MLD_STAGES),
+        ("lcm", name): Preset(LCMConfig(vae=vae, width=256, layers=5), _GPU_LCM_STAGES),
+    }
+
 
 _TABLE: dict[tuple[str, str], Preset] = {
     ("mdm", "tiny"): Preset(
@@ -111,44 +126,6 @@ _TABLE: dict[tuple[str, str], Preset] = {
         MDMConfig(sampler="ddim"),  # DDIM beats DDPM on every metric for this model (README)
         {"mdm": StageConfig(steps=40000, batch_size=256, lr=4e-4, warmup=1000, save_every=2000)},
     ),
-    ("mld", "large"): Preset(
-        MLDConfig(vae=_VAE_LARGE, width=256, layers=5),
-        {
-            "vae": StageConfig(
-                steps=30000, batch_size=256, lr=5e-4, warmup=500, ema_decay=0.995, save_every=2000
-            ),
-            "denoiser": StageConfig(
-                steps=40000, batch_size=256, lr=3e-4, warmup=1000, save_every=2000
-            ),
-        },
-    ),
-    ("lcm", "large"): Preset(
-        LCMConfig(vae=_VAE_LARGE, width=256, layers=5),
-        {
-            "lcm": StageConfig(
-                steps=10000, batch_size=256, lr=1e-4, warmup=200, ema_decay=0.999, save_every=2000
-            )
-        },
-    ),
-    ("mld", "frames"): Preset(
-        MLDConfig(vae=_VAE_FRAMES, width=256, layers=5),
-        {
-            "vae": StageConfig(
-                steps=30000, batch_size=256, lr=5e-4, warmup=500, ema_decay=0.995, save_every=2000
-            ),
-            "denoiser": StageConfig(
-                steps=40000, batch_size=256, lr=3e-4, warmup=1000, save_every=2000
-            ),
-        },
-    ),
-    ("lcm", "frames"): Preset(
-        LCMConfig(vae=_VAE_FRAMES, width=256, layers=5),
-        {
-            "lcm": StageConfig(
-                steps=10000, batch_size=256, lr=1e-4, warmup=200, ema_decay=0.999, save_every=2000
-            )
-        },
-    ),
     # continues distilling a trained LCM (`--init`) from a refined MLD teacher (same latent space;
     # the student takes the teacher's refined decoder)
     ("lcm", "refine"): Preset(
@@ -168,6 +145,8 @@ _TABLE: dict[tuple[str, str], Preset] = {
         LCMConfig(vae=_VAE, width=256, layers=5),
         {"lcm": StageConfig(steps=1500, batch_size=64, lr=1e-4, warmup=100, ema_decay=0.999)},
     ),
+    **_gpu_chain("large", _VAE_LARGE),
+    **_gpu_chain("frames", _VAE_FRAMES),
 }
 
 
