@@ -1,4 +1,4 @@
-"""`easytune-engine train --backbone mdm|mld|lcm [--data builtin|PATH] [--preset tiny|default]`.
+"""`easytune-engine train --backbone mdm|mld|lcm [--data builtin|PATH] [--preset NAME]`.
 
     easytune-engine train --backbone mld --preset default --out runs/mld
     easytune-engine train --backbone lcm --teacher runs/mld/model.safetensors --out runs/lcm
@@ -110,9 +110,9 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--preset",
         default="default",
-        help="tiny (tests), default (the CPU budget), large (a GPU) or refine (continues --init: "
-        "mdm with the root-trajectory term; mld: the VAE decoder, encoder frozen, then the "
-        "denoiser)",
+        help="tiny (tests), default (the CPU budget), large (a GPU), frames (mld, lcm: large on a "
+        "VAE with one latent per 4 frames) or refine (continues --init: mdm with the "
+        "root-trajectory term; mld: the VAE decoder, encoder frozen, then the denoiser)",
     )
     p.add_argument("--data", default="builtin", help="'builtin' or a HumanML3D-format directory")
     p.add_argument("--out", help="run directory (default: $EASYTUNE_HOME/runs/BACKBONE-PRESET)")
