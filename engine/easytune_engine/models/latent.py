@@ -139,8 +139,7 @@ class MLD(Backbone):
 
     def noise_shape(self, lengths: torch.Tensor) -> tuple[int, ...]:
         v = self.config.vae
-        n = latent_length(v, int(lengths.max())) if v.latent_layout == "frames" else v.latent_tokens
-        return (lengths.shape[0], n, v.latent_dim)
+        return (lengths.shape[0], latent_length(v, int(lengths.max())), v.latent_dim)
 
     def noise_mask(self, lengths: torch.Tensor, n: int) -> torch.Tensor:
         return latent_mask(self.config.vae, lengths, n)
