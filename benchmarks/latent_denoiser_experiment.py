@@ -62,6 +62,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--corpus", default=None)
+    ap.add_argument(
+        "--latent-scale",
+        choices=("scalar", "channel"),
+        default="scalar",
+        help="one latent_std for all channels or one per channel (MLDConfig.latent_scale)",
+    )
     ap.add_argument("--baseline", default="mld", help="judged the same way ('' = none)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -73,7 +79,7 @@ def main() -> None:
     )
     split = load_split(corpus, "train")
     torch.manual_seed(args.seed)
-    model = load_vae(args.vae)
+    model = load_vae(args.vae, latent_scale=args.latent_scale)
     if model.kind != "mld":
         raise SystemExit(f"--vae {args.vae}: an {model.kind} checkpoint; give an MLD (or mld)")
     resumed = (out / "train_state.safetensors").is_file()

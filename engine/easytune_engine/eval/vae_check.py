@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,11 +41,12 @@ FEATURE_GROUPS: dict[str, slice] = {
 }
 
 
-def load_vae(name_or_path: str | Path):
+def load_vae(name_or_path: str | Path, latent_scale: str | None = None):
     """An MLD (or LCM) of a checkpoint's config that holds its VAE and feature statistics, the
-    denoiser left freshly initialised: what a round trip or a new denoiser stage needs. It also
+    denoiser and latent scale left fresh: what a round trip or a new denoiser stage needs. It also
     reads VAE-stage checkpoints whose untrained denoiser has another shape than this code's
-    (`benchmarks/vae_experiment.py` runs started before a denoiser change)."""
+    (`benchmarks/vae_experiment.py` runs started before a denoiser change). `latent_scale`
+    replaces the config's (MLDConfig.latent_scale) for a new denoiser stage."""
     from ..checkpoint import CheckpointError, load_checkpoint
     from ..models.io import BACKBONES, peek_kind, shipped_path
     from ..models.latent import LCM, MLD, LCMConfig, MLDConfig
@@ -54,10 +56,14 @@ def load_vae(name_or_path: str | Path):
     if kind not in ("mld", "lcm"):
         raise CheckpointError(f"{path}: an {kind} checkpoint has no VAE (valid: mld, lcm)")
     ckpt = load_checkpoint(path, f"backbone/{kind}")
-    model = LCM(ckpt.config_as(LCMConfig)) if kind == "lcm" else MLD(ckpt.config_as(MLDConfig))
-    state = {k: v for k, v in ckpt.state.items() if not k.startswith("denoiser.")}
+    config = ckpt.config_as(LCMConfig if kind == "lcm" else MLDConfig)
+    if latent_scale is not None:
+        config = replace(config, latent_scale=latent_scale)
+    model = LCM(config) if kind == "lcm" else MLD(config)
+    fresh = ("denoiser.", "latent_std")
+    state = {k: v for k, v in ckpt.state.items() if not k.startswith(fresh)}
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or not all(k.startswith("denoiser.") for k in missing):
+    if unexpected or not all(k.startswith(fresh) for k in missing):
         raise CheckpointError(f"{path}: its VAE does not fit: {unexpected or missing}")
     model.checkpoint_sha256 = ckpt.sha256  # type: ignore[attr-defined]
     return model.eval()

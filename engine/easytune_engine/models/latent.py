@@ -2,7 +2,8 @@
 
 Latent denoiser (MLD): tokens [latent tokens (L); time; text] through a transformer with long skip
 connections (the first half's outputs feed the mirrored layers of the second half). It predicts
-ε in the *scaled* latent x = μ / `latent_std` (one scalar, measured on the training set after the
+ε in the *scaled* latent x = μ / `latent_std` (one scalar, or one per channel with
+`latent_scale="channel"`, measured on the training set after the
 VAE stage, like Stable Diffusion's scale factor), so x0 has unit variance.
 
 MotionLCM: the same denoiser plus a guidance-scale embedding added to the time token, distilled
@@ -39,10 +40,17 @@ class MLDConfig:
     sampler: str = "ddim"
     steps: int = 50
     guidance: float = 7.5
+    # "scalar": one latent_std for every latent channel (Stable Diffusion's scale factor);
+    # "channel": one per channel (a (d,) latent_std), for latents whose channels differ in spread
+    latent_scale: str = "scalar"
 
     def __post_init__(self) -> None:
         if isinstance(self.vae, dict):  # rebuilt from a checkpoint's JSON
             object.__setattr__(self, "vae", VAEConfig(**self.vae))
+        if self.latent_scale not in ("scalar", "channel"):
+            raise ValueError(
+                f"latent_scale must be 'scalar' or 'channel', got {self.latent_scale!r}"
+            )
         if self.width % self.heads:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if self.layers < 1 or self.layers % 2 == 0:
@@ -135,7 +143,8 @@ class MLD(Backbone):
         self.config = config
         self.vae = MotionVAE(config.vae)
         self.denoiser = LatentDenoiser(config, guidance_embedding=isinstance(config, LCMConfig))
-        self.register_buffer("latent_std", torch.ones(()))
+        shape = (config.vae.latent_dim,) if config.latent_scale == "channel" else ()
+        self.register_buffer("latent_std", torch.ones(shape))
 
     def noise_shape(self, lengths: torch.Tensor) -> tuple[int, ...]:
         v = self.config.vae

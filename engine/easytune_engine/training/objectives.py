@@ -162,7 +162,8 @@ def root_trajectory_loss(
 
 @torch.no_grad()
 def measure_latent_std(model, split, batches: int = 20, batch_size: int = 64, seed: int = 0):
-    """Std of the VAE's posterior means over training crops (the latent scale factor)."""
+    """Std of the VAE's posterior means over training crops (the latent scale factor): a scalar,
+    or (d,) per channel when the model's `latent_scale` is "channel"."""
     from ..data.humanml3d import sample_batch
 
     rng = np.random.default_rng(seed)
@@ -173,7 +174,8 @@ def measure_latent_std(model, split, batches: int = 20, batch_size: int = 64, se
         b = b.to(model.mean.device)
         mu = model.vae.encode(b.features, b.lengths)[0]  # (B, L, d)
         mus.append(mu[model.noise_mask(b.lengths, mu.shape[1])])  # the tokens of each motion
-    return torch.cat(mus).std()
+    tokens = torch.cat(mus)  # (N, d)
+    return tokens.std(0) if model.config.latent_scale == "channel" else tokens.std()
 
 
 def _latent_mean(err: torch.Tensor, model, lengths: torch.Tensor) -> torch.Tensor:

@@ -27,9 +27,14 @@ TINY_CONFIGS = {
     "mdm": MDMConfig(width=64, layers=2, heads=4, text_dim=128),
     "mld": MLDConfig(vae=TINY_VAE, width=64, layers=3, text_dim=128),
     "lcm": LCMConfig(vae=TINY_VAE, width=64, layers=3, text_dim=128),
-    # the same kinds on a VAE with one latent per 4 frames (VAEConfig.latent_layout)
-    "mld-frames": MLDConfig(vae=TINY_FRAMES_VAE, width=64, layers=3, text_dim=128),
-    "lcm-frames": LCMConfig(vae=TINY_FRAMES_VAE, width=64, layers=3, text_dim=128),
+    # the same kinds on a VAE with one latent per 4 frames (VAEConfig.latent_layout), scaled
+    # per latent channel (MLDConfig.latent_scale)
+    "mld-frames": MLDConfig(
+        vae=TINY_FRAMES_VAE, width=64, layers=3, text_dim=128, latent_scale="channel"
+    ),
+    "lcm-frames": LCMConfig(
+        vae=TINY_FRAMES_VAE, width=64, layers=3, text_dim=128, latent_scale="channel"
+    ),
 }
 TEXT_DIM = 128
 
@@ -55,8 +60,11 @@ def _make_backbone(name: str, seed: int = 0, stats: bool = True) -> Backbone:
         mean = rng.uniform(-1.0, 1.0, FEATURE_DIM).astype(np.float32)
         std = rng.uniform(0.5, 1.5, FEATURE_DIM).astype(np.float32)
     model = build_backbone(name.split("-")[0], TINY_CONFIGS[name], mean, std)
-    if hasattr(model, "latent_std"):
-        model.latent_std.fill_(0.8)
+    if hasattr(model, "latent_std"):  # a scalar 0.8, or (d,) per channel from 0.5 to 1
+        scale = model.latent_std
+        scale.copy_(
+            torch.linspace(0.5, 1.0, scale.numel()).reshape(scale.shape) if scale.dim() else 0.8
+        )
     return model.eval()
 
 

@@ -169,3 +169,36 @@ def test_frames_chain_trains_and_generates(tiny_corpus, tmp_path, monkeypatch, f
         )
         assert [f.shape for f in out.features] == [(30, 263), (61, 263)]
         assert all(np.isfinite(f).all() for f in out.features)
+
+
+def test_channel_latent_scale_is_measured_per_channel_and_saved(tiny_corpus, tmp_path):
+    """latent_scale="channel": measure_latent_std gives each latent channel's own spread over
+    the real tokens, encode divides by it (unit spread per channel), and it survives a save."""
+    from dataclasses import replace
+
+    from easytune_engine.data.humanml3d import load_split, sample_batch
+    from easytune_engine.models.io import load_backbone, save_backbone
+
+    split = load_split(tiny_corpus, "train")
+    torch.manual_seed(0)
+    config = MLDConfig(vae=FRAMES_VAE, width=64, layers=3, text_dim=128, latent_scale="channel")
+    model = build_backbone("mld", config, split.mean, split.std).eval()
+    assert model.latent_std.shape == (8,)
+    scale = measure_latent_std(model, split, batches=2, batch_size=8, seed=0)
+    rng = np.random.default_rng(0)
+    real = []
+    for _ in range(2):
+        b = sample_batch(split, 8, rng, mean=split.mean, std=split.std)
+        with torch.no_grad():
+            mu = model.vae.encode(b.features, b.lengths)[0]
+        real.append(mu[model.noise_mask(b.lengths, mu.shape[1])])
+    torch.testing.assert_close(scale, torch.cat(real).std(0))
+    model.latent_std.copy_(scale)
+    with torch.no_grad():
+        x0 = model.encode(b.features, b.lengths)
+    x0 = x0[model.noise_mask(b.lengths, x0.shape[1])]
+    assert x0.std(0).min() > 0.3 and x0.std(0).max() < 3  # every channel near unit spread
+    save_backbone(tmp_path / "m.safetensors", model, {})
+    assert torch.equal(load_backbone(tmp_path / "m.safetensors").latent_std, scale)
+    with pytest.raises(ValueError, match="latent_scale must be 'scalar' or 'channel'"):
+        replace(config, latent_scale="dim")
