@@ -110,7 +110,7 @@ def main() -> None:
         "command": command,
         "vae": args.vae,
         "vae_config": vars(model.config.vae),
-        "latent_std": float(model.latent_std),
+        "latent_std": model.latent_std.tolist(),
         "stage": vars(stage.config),
         "train_seconds": round(train_s, 1),
         "machine": machine(),
