@@ -52,6 +52,15 @@ def wait_job(client: EngineClient, job_id: str, states=FINAL_JOB_STATES, step: i
     raise AssertionError(f"job {job_id} never reached {states} (last: {job})")
 
 
+def finished_job_file(engine: Engine, client: EngineClient, body: dict, name: str) -> Path:
+    """Start a job, wait until it has finished, and return the file `name` it wrote."""
+    job = client.request("start_job", body)["job"]
+    done = wait_job(client, job["job_id"])
+    assert done["state"] == "finished", done
+    (path,) = (engine.data_dir / "jobs" / job["job_id"]).glob(name)
+    return path
+
+
 def joints(reply: dict) -> np.ndarray:
     return np.stack([c["joints"] for c in reply["clips"]])
 
@@ -172,13 +181,8 @@ def test_an_anchored_finetune_job_trains_with_its_anchor(engine: Engine) -> None
     from easytune_engine.models.io import load_backbone
 
     with engine.client() as client:
-        job = client.request(
-            "start_job",
-            {"kind": "finetune", "budget": 2, "anchor": 5.0, "checkpoint_name": "anchored"},
-        )["job"]
-        done = wait_job(client, job["job_id"])
-        assert done["state"] == "finished", done
-        (path,) = (engine.data_dir / "jobs" / job["job_id"]).glob("model.safetensors")
+        body = {"kind": "finetune", "budget": 2, "anchor": 5.0, "checkpoint_name": "anchored"}
+        path = finished_job_file(engine, client, body, "model.safetensors")
         recorded = load_backbone(path).checkpoint_extra["finetune"]["method"]
         assert recorded["name"] == "easytune" and recorded["anchor_weight"] == 5.0
 
@@ -186,13 +190,8 @@ def test_an_anchored_finetune_job_trains_with_its_anchor(engine: Engine) -> None
 def test_lora_job_makes_an_adapter_that_generate_applies(engine: Engine) -> None:
     with engine.client() as client:
         rank(client, "a person turns around")
-        job = client.request(
-            "start_job",
-            {"kind": "finetune", "budget": 4, "lora_rank": 4, "checkpoint_name": "turn-lora"},
-        )["job"]
-        done = wait_job(client, job["job_id"])
-        assert done["state"] == "finished", done
-        (path,) = (engine.data_dir / "jobs" / job["job_id"]).glob("adapter.safetensors")
+        body = {"kind": "finetune", "budget": 4, "lora_rank": 4, "checkpoint_name": "turn-lora"}
+        path = finished_job_file(engine, client, body, "adapter.safetensors")
         assert path.stat().st_size < 1_000_000  # only the low-rank factors
         recorded = load_checkpoint(path, lora.KIND).extra["finetune"]
         assert recorded["lora_rank"] == 4 and recorded["lr"] == LR_LORA  # adapters' measured rate
