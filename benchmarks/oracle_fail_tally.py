@@ -32,21 +32,30 @@ from easytune_engine.text.encoder import load_text_encoder
 from machine import machine
 
 
-def tally(checkpoint: str, corpus: Path, samples: int, split: str) -> dict:
+def tally(
+    checkpoint: str, corpus: Path, samples: int, split: str, guidance: float | None = None
+) -> dict:
     gen = MotionGenerator(load_backbone(checkpoint), load_text_encoder())
     prompts = test_prompts(corpus, samples, 0, split)
     fails: Counter[str] = Counter()
     passed = 0
     for start in range(0, len(prompts), 32):
         chunk = prompts[start : start + 32]
-        out = gen.generate([p.text for p in chunk], [p.length for p in chunk], seed=start)
+        out = gen.generate(
+            [p.text for p in chunk], [p.length for p in chunk], seed=start, guidance=guidance
+        )
         for p, feats in zip(chunk, out.features, strict=True):
             program = json.loads((corpus / "programs" / f"{p.program_id}.json").read_text())
             verdict = judge(features_to_joints(feats), program_from_dict(program).actions)
             passed += verdict.accepted
             for seg in verdict.segments:
                 fails.update(re.sub(r"[0-9.]+", "N", check) for check in seg.failed)
-    return {"clips": len(prompts), "passed": passed, "failed_checks": dict(fails.most_common())}
+    return {
+        "clips": len(prompts),
+        "passed": passed,
+        "guidance": gen.options(None, guidance, None, 0.0).guidance,
+        "failed_checks": dict(fails.most_common()),
+    }
 
 
 def main() -> None:
@@ -57,17 +66,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--top", type=int, default=10)
+    ap.add_argument(
+        "--guidance",
+        type=float,
+        nargs="+",
+        default=[None],
+        help="guidance scales to try (default: each model's own)",
+    )
     ap.add_argument("--out", default=None, help="write the counts here as JSON")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
     rows = {}
     for ckpt in args.checkpoints:
-        rows[ckpt] = row = tally(ckpt, corpus, args.samples, args.split)
-        print(f"\n{ckpt}: {row['passed']} of {row['clips']} clips pass", flush=True)
-        print("| segments failing it | check |\n|---|---|")
-        for check, n in list(row["failed_checks"].items())[: args.top]:
-            print(f"| {n} | {check} |")
+        for w in args.guidance:
+            key = ckpt if w is None else f"{ckpt} w={w:g}"
+            rows[key] = row = tally(ckpt, corpus, args.samples, args.split, w)
+            print(f"\n{key}: {row['passed']} of {row['clips']} clips pass", flush=True)
+            print("| segments failing it | check |\n|---|---|")
+            for check, n in list(row["failed_checks"].items())[: args.top]:
+                print(f"| {n} | {check} |")
     if args.out:
         doc = {"split": args.split, "samples": args.samples, "machine": machine(), "rows": rows}
         Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")

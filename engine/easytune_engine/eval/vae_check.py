@@ -121,17 +121,18 @@ def segment_pass_rates(verdicts: Sequence) -> dict[str, float]:
 
 
 def round_trip_clips(
-    corpus: Path, samples: int = 512, seed: int = 0
+    corpus: Path, samples: int = 512, seed: int = 0, split: str = "test"
 ) -> tuple[list[str], list[np.ndarray], list[tuple]]:
-    """(ids, raw features cropped as in the generation benchmarks, programs' actions)."""
+    """(ids, raw features cropped as in the generation benchmarks, programs' actions) of whole
+    clips of a split (test; "val" for decisions taken during development)."""
     from ..data.corpus.program import program_from_dict
     from ..data.humanml3d import load_split
     from .backbone import test_prompts
 
     corpus = Path(corpus)
-    prompts = test_prompts(corpus, samples, seed)
-    split = load_split(corpus, "test")
-    feats = [split.by_id(p.program_id).features[: p.length] for p in prompts]
+    prompts = test_prompts(corpus, samples, seed, split)
+    clips = load_split(corpus, split)
+    feats = [clips.by_id(p.program_id).features[: p.length] for p in prompts]
     programs = []
     for p in prompts:
         doc = json.loads((corpus / "programs" / f"{p.program_id}.json").read_text())

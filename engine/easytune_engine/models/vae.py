@@ -61,6 +61,10 @@ class VAEConfig:
     # "tokens": L learned distribution tokens (MLD); "frames": one latent per 4 frames, so the
     # latent's length follows the motion's (latent_tokens is then unused)
     latent_layout: str = "tokens"
+    # training only, the `decoder` stage (encoder frozen): each clip's latent gets extra Gaussian
+    # noise of std σ·latent_std, σ drawn uniformly in [0, decoder_noise], so the decoder learns to
+    # decode a denoiser's imperfect latents to grounded motion; 0 = off
+    decoder_noise: float = 0.0
 
     def __post_init__(self) -> None:
         if self.latent_layout not in LATENT_LAYOUTS:
@@ -71,7 +75,8 @@ class VAEConfig:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if self.latent_tokens < 1 or self.latent_dim < 1:
             raise ValueError("latent_tokens and latent_dim must be >= 1")
-        for name in ("root_weight", "velocity_weight", "contact_weight", "trajectory_weight"):
+        weights = ("root_weight", "velocity_weight", "contact_weight", "trajectory_weight")
+        for name in (*weights, "decoder_noise"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 

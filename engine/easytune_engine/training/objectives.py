@@ -121,12 +121,24 @@ def vae_loss(model, seed: int = 0) -> LossFn:
     return loss
 
 
+def latent_noise(model, shape: torch.Size, lengths: torch.Tensor, sigma_max: float):
+    """Extra noise for the decoder stage, in raw latent units (B, n, d): per clip a std σ drawn
+    uniformly in [0, sigma_max] times the model's `latent_std` (the denoiser's unit), zero on
+    latent positions past the motion (`noise_mask`)."""
+    device = model.latent_std.device
+    sigma = torch.rand(shape[0], 1, 1, device=device) * sigma_max
+    mask = model.noise_mask(lengths, shape[1]).to(device)[..., None]
+    return torch.randn(shape, device=device) * sigma * model.latent_std * mask
+
+
 def decoder_loss(model, seed: int = 0) -> LossFn:
     """The VAE's reconstruction loss with the encoder frozen and in eval mode (no KL): refines
     the decoder without moving the latent space that a trained denoiser works in. The stage's
-    module must have `MotionVAE.encoder_parameters()` frozen (`requires_grad_(False)`)."""
+    module must have `MotionVAE.encoder_parameters()` frozen (`requires_grad_(False)`). With
+    `VAEConfig.decoder_noise` > 0 the posterior sample also gets `latent_noise`."""
     vae = model.vae
     reconstruction = _reconstruction_loss(model)
+    sigma_max = vae.config.decoder_noise
 
     def loss(batch: Batch, text: torch.Tensor, step: int) -> tuple[torch.Tensor, Logs]:
         if any(p.requires_grad for p in vae.encoder_parameters()):
@@ -135,7 +147,10 @@ def decoder_loss(model, seed: int = 0) -> LossFn:
             for module in vae.encoder_modules():
                 module.eval()  # no dropout: the latents the denoiser was trained on
             mu, logvar = vae.encode(batch.features, batch.lengths)
-        rec = vae.decode(_posterior_sample(mu, logvar), batch.lengths)
+        z = _posterior_sample(mu, logvar)
+        if sigma_max > 0:
+            z = z + latent_noise(model, z.shape, batch.lengths, sigma_max)
+        rec = vae.decode(z, batch.lengths)
         total, logs = reconstruction(rec, batch.features, batch.mask)
         return total, {"loss": total.item()} | logs
 

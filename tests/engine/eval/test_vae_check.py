@@ -79,6 +79,24 @@ def test_a_perfect_vae_passes_every_real_clip(tiny_corpus: Path):
     assert again["accuracy_ci95"] == report["accuracy_ci95"]
 
 
+def test_round_trip_clips_come_from_the_asked_split(tiny_corpus: Path):
+    """Development decisions use val clips; reported figures use test; never a mix."""
+    from easytune_engine.data.humanml3d import load_split
+
+    for name in ("val", "test"):
+        ids, feats, _ = round_trip_clips(tiny_corpus, samples=6, split=name)
+        split = load_split(tiny_corpus, name)
+        assert ids and all(
+            np.array_equal(split.by_id(i).features[: len(f)], f)
+            for i, f in zip(ids, feats, strict=True)
+        )
+        own = {s.id for s in split}
+        assert set(ids) <= own
+    assert not set(round_trip_clips(tiny_corpus, 6, split="val")[0]) & set(
+        round_trip_clips(tiny_corpus, 6, split="test")[0]
+    )
+
+
 def test_load_vae_keeps_the_vae_whatever_the_denoiser(tmp_path: Path):
     """A VAE-stage checkpoint whose (untrained) denoiser no longer fits this code still gives its
     VAE and statistics; a checkpoint without a VAE is refused by kind."""
