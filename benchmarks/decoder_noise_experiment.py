@@ -19,24 +19,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from easytune_engine.data.corpus.build import default_corpus_dir
 from easytune_engine.data.humanml3d import load_split
 from easytune_engine.eval.vae_check import round_trip_clips, vae_round_trip_report
-from easytune_engine.models.io import load_backbone, save_backbone
-from easytune_engine.text.encoder import load_text_encoder
-from easytune_engine.training.loop import Stage, TextCache, run_stage
+from easytune_engine.models.io import load_backbone
+from easytune_engine.training.loop import Stage
 from easytune_engine.training.objectives import decoder_loss
 from easytune_engine.training.presets import get_preset
-from latent_denoiser_experiment import judge
-from machine import machine
+from latent_denoiser_experiment import (
+    add_run_arguments,
+    judge,
+    start_run,
+    train_and_save,
+    write_experiment,
+)
 
 
 def round_trip(model, corpus: Path, samples: int) -> dict:
@@ -49,22 +49,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--init", required=True, help="a whole MLD checkpoint (or mld)")
     ap.add_argument("--noise", type=float, default=0.0, help="VAEConfig.decoder_noise")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=2500)
-    ap.add_argument("--minutes", type=float, default=0.0, help="> 0: fit the steps to this")
-    ap.add_argument("--samples", type=int, default=256)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--corpus", default=None)
+    add_run_arguments(ap, steps=2500)
     ap.add_argument("--no-before", action="store_true", help="skip judging the init")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/decoder_noise_experiment.py " + " ".join(
-        map(shlex.quote, sys.argv[1:])
-    )
+    corpus, out, command = start_run(args, "decoder_noise_experiment.py")
     torch.manual_seed(args.seed)
     model = load_backbone(args.init)
     if model.kind != "mld":
@@ -82,35 +70,13 @@ def main() -> None:
         param.requires_grad_(False)
     cfg = replace(get_preset("mld", "refine").stages["decoder"], steps=args.steps)
     stage = Stage("decoder", model.vae, decoder_loss(model, args.seed), cfg)
-    t0 = time.time()
-    run_stage(
-        stage,
-        model,
-        load_split(corpus, "train"),
-        TextCache(load_text_encoder()),
-        out,
-        seed=args.seed,
-        progress=True,
-        time_budget_s=60.0 * args.minutes,
-    )
-    train_s = time.time() - t0
-    save_backbone(out / "model.safetensors", model, {"reproduce": command})
+    train_s = train_and_save(stage, model, load_split(corpus, "train"), out, args, command)
     rows["after"] = judge(model, corpus, args.samples) | {
         "round_trip": round_trip(model, corpus, args.samples)
     }
     print("after", json.dumps(rows["after"])[:400], flush=True)
-    doc = {
-        "command": command,
-        "init": args.init,
-        "decoder_noise": args.noise,
-        "stage": vars(stage.config),
-        "train_seconds": round(train_s, 1),
-        "machine": machine(),
-        "val": rows,
-        "train_log": [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()],
-    }
-    (out / "experiment.json").write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"-> {out / 'experiment.json'}")
+    head = {"command": command, "init": args.init, "decoder_noise": args.noise}
+    write_experiment(out, head, stage, train_s, rows)
 
 
 if __name__ == "__main__":

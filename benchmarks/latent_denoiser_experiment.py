@@ -52,16 +52,30 @@ def judge(model, corpus: Path, samples: int) -> dict:
     return {k: row[k] for k in KEYS}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--vae", required=True, help="an MLD checkpoint whose VAE is trained, or mld")
+def add_run_arguments(ap: argparse.ArgumentParser, steps: int) -> None:
+    """The options every stage experiment here shares."""
     ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--steps", type=int, default=steps)
     ap.add_argument("--minutes", type=float, default=0.0, help="> 0: fit the steps to this")
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--corpus", default=None)
+
+
+def start_run(args: argparse.Namespace, script: str) -> tuple[Path, Path, str]:
+    """Threads set; (corpus, out directory made, the command that reproduces this run)."""
+    torch.set_num_threads(args.threads)
+    corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return corpus, out, f"python benchmarks/{script} " + " ".join(map(shlex.quote, sys.argv[1:]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vae", required=True, help="an MLD checkpoint whose VAE is trained, or mld")
+    add_run_arguments(ap, steps=5000)
     ap.add_argument(
         "--latent-scale",
         choices=("scalar", "channel"),
@@ -70,13 +84,7 @@ def main() -> None:
     )
     ap.add_argument("--baseline", default="mld", help="judged the same way ('' = none)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/latent_denoiser_experiment.py " + " ".join(
-        map(shlex.quote, sys.argv[1:])
-    )
+    corpus, out, command = start_run(args, "latent_denoiser_experiment.py")
     split = load_split(corpus, "train")
     torch.manual_seed(args.seed)
     model = load_vae(args.vae, latent_scale=args.latent_scale)
@@ -88,29 +96,30 @@ def main() -> None:
     model.vae.requires_grad_(False)
     cfg = replace(get_preset("mld", "default").stages["denoiser"], steps=args.steps)
     stage = Stage("denoiser", model.denoiser, latent_eps_loss(model, args.seed), cfg)
-    t0 = time.time()
-    run_stage(
-        stage,
-        model,
-        split,
-        TextCache(load_text_encoder()),
-        out,
-        seed=args.seed,
-        progress=True,
-        time_budget_s=60.0 * args.minutes,
-    )
-    train_s = time.time() - t0
-    save_backbone(out / "model.safetensors", model, {"reproduce": command})
+    train_s = train_and_save(stage, model, split, out, args, command)
     rows = {"this": judge(model, corpus, args.samples)}
     if args.baseline:
         rows[args.baseline] = judge(load_backbone(args.baseline), corpus, args.samples)
     for name, row in rows.items():
         print(name, {k: round(v, 4) for k, v in row.items()}, flush=True)
-    doc = {
-        "command": command,
-        "vae": args.vae,
-        "vae_config": vars(model.config.vae),
-        "latent_std": model.latent_std.tolist(),
+    head = {"command": command, "vae": args.vae, "vae_config": vars(model.config.vae)}
+    head["latent_std"] = model.latent_std.tolist()
+    write_experiment(out, head, stage, train_s, rows)
+
+
+def train_and_save(stage: Stage, model, split, out: Path, args, command: str) -> float:
+    """Run (or resume) the stage, save `<out>/model.safetensors`; returns the seconds taken."""
+    t0 = time.time()
+    text = TextCache(load_text_encoder())
+    budget = 60.0 * args.minutes
+    run_stage(stage, model, split, text, out, seed=args.seed, progress=True, time_budget_s=budget)
+    save_backbone(out / "model.safetensors", model, {"reproduce": command})
+    return time.time() - t0
+
+
+def write_experiment(out: Path, head: dict, stage: Stage, train_s: float, rows: dict) -> None:
+    """`<out>/experiment.json`: `head`, the stage's settings, time, machine, val rows and log."""
+    doc = head | {
         "stage": vars(stage.config),
         "train_seconds": round(train_s, 1),
         "machine": machine(),
