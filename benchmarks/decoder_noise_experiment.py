@@ -4,8 +4,9 @@
         --init /tmp/den_exp/F8/model.safetensors --noise 0.8 --out /tmp/dec_exp/F8n --minutes 55
 
 The MLD's denoiser generates latents that are not the encoder's: on the frames VAE they spread
-twice as wide and change 3× faster from token to token than real clips' latents
-(`latent_noise_probe.py`), and its decoder turns them into bodies lifted off the ground. This
+1.7–2.1× as wide and change 2.5–5.7× faster from token to token than real clips' latents
+(`latent_noise_probe.py --generated`), and its decoder turns them into bodies lifted off the
+ground. Measured: noise is no lever (results/frames_latent/README.md). This
 trains only the decoder, as the MLD `refine` preset's decoder stage does (batch 64, lr 1e-4,
 warm-up 100, EMA 0.995), with `VAEConfig.decoder_noise` = `--noise` (0 = the plain refine stage,
 the control). The encoder, latent scale and denoiser stay exactly as they were, so the model's

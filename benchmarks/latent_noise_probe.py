@@ -10,7 +10,9 @@ a tenth of the latent's spread). The noise touches only the latent positions tha
 motion (`Backbone.noise_mask`), and the same noise draw, scaled, is used for every σ and every
 checkpoint of the same latent shape. The denoiser's error in x̂0 is such a perturbation; a
 decoder that turns a small one into a failed clip (a body lifted off the ground, a stray step)
-caps what the denoiser can reach. For each σ: oracle accuracy (Wilson 95% CI), per-group feature
+caps what the denoiser can reach. `--generated N` also compares the latents the denoiser
+generates for N prompts with the same clips encoded (`generated_spread`). For each σ: oracle
+accuracy (Wilson 95% CI), per-group feature
 error, and the checks that fail most (counted per segment, numbers replaced by N).
 """
 
@@ -57,6 +59,37 @@ def perturbed_round_trip(
     return out
 
 
+@torch.no_grad()
+def generated_spread(checkpoint: str, corpus: Path, samples: int, split: str) -> dict:
+    """Per latent channel, generated over real: the spread of the scaled latent and (frames
+    layout) of its change from one latent position to the next, on `samples` prompts of whole
+    clips of `split` (DDIM at the model's defaults, seed 0) against the same clips encoded."""
+    from easytune_engine.eval.backbone import test_prompts
+    from easytune_engine.models.pipeline import MotionGenerator
+    from easytune_engine.text.encoder import load_text_encoder
+
+    backbone = load_backbone(checkpoint).eval()
+    gen = MotionGenerator(backbone, load_text_encoder())
+    _, feats, _ = round_trip_clips(corpus, samples, 0, split)
+    prompts = test_prompts(corpus, samples, 0, split)
+    lengths = torch.tensor([len(f) for f in feats])
+    x = torch.zeros(len(feats), int(lengths.max()), FEATURE_DIM)
+    for i, f in enumerate(feats):
+        x[i, : len(f)] = torch.from_numpy(np.array(f, dtype=np.float32))
+    real = backbone.encode((x - backbone.mean) / backbone.std, lengths)
+    opts = gen.options(None, None, None, 0.0)
+    streams = gen.generators(len(prompts), 0)
+    cond = gen.conditioning([p.text for p in prompts], lengths, opts)
+    fake = gen.sample(cond, gen.initial_noise(lengths, streams), opts, generator=streams)
+    mask = backbone.noise_mask(lengths, real.shape[1])
+    out = {"spread": (fake[mask].std(0) / real[mask].std(0)).tolist()}
+    if real.shape[1] > 1:
+        both = mask[:, 1:] & mask[:, :-1]
+        step = [(z[:, 1:] - z[:, :-1])[both].std(0) for z in (fake, real)]
+        out["step_change"] = (step[0] / step[1]).tolist()
+    return out
+
+
 def probe(checkpoint: str, clips, sigmas: list[float], top: int) -> list[dict]:
     backbone = load_backbone(checkpoint).eval()
     _, feats, programs = clips
@@ -99,12 +132,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--generated", type=int, default=0, help="> 0: generated_spread on N prompts")
     ap.add_argument("--out", default=None, help="write the rows here as JSON")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
     clips = round_trip_clips(corpus, args.samples, 0, args.split)
     rows = {c: probe(c, clips, args.sigmas, args.top) for c in args.checkpoints}
+    spread = {}
+    for c in args.checkpoints if args.generated else ():
+        spread[c] = generated_spread(c, corpus, args.generated, args.split)
+        ratios = {k: f"{min(v):.2f}-{max(v):.2f}" for k, v in spread[c].items()}
+        print(f"{c}: generated / real, per channel: {ratios}", flush=True)
     if args.out:
         doc = {
             "benchmark": "latent_noise_probe",
@@ -112,6 +151,7 @@ def main() -> None:
             "samples": len(clips[0]),
             "machine": machine(),
             "rows": rows,
+            "generated_over_real": spread,
         }
         Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
         print(f"-> {args.out}")

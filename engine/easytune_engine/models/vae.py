@@ -63,7 +63,8 @@ class VAEConfig:
     latent_layout: str = "tokens"
     # training only, the `decoder` stage (encoder frozen): each clip's latent gets extra Gaussian
     # noise of std σ·latent_std, σ drawn uniformly in [0, decoder_noise], so the decoder learns to
-    # decode a denoiser's imperfect latents to grounded motion; 0 = off
+    # decode a denoiser's imperfect latents to grounded motion; 0 = off (tried on the frames VAE:
+    # no gain over the same steps without it, benchmarks/results/frames_latent/README.md)
     decoder_noise: float = 0.0
 
     def __post_init__(self) -> None:
