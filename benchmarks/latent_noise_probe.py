@@ -30,9 +30,13 @@ import torch
 
 from easytune_engine.data.corpus.build import default_corpus_dir
 from easytune_engine.eval.metrics import wilson
-from easytune_engine.eval.vae_check import group_errors, judge_clips, round_trip_clips
+from easytune_engine.eval.vae_check import (
+    encode_clips,
+    group_errors,
+    judge_clips,
+    round_trip_clips,
+)
 from easytune_engine.models.io import load_backbone
-from easytune_engine.motion.features import FEATURE_DIM
 from machine import machine
 
 
@@ -44,12 +48,7 @@ def perturbed_round_trip(
     decoded to raw features."""
     out = []
     for s in range(0, len(feats), batch):
-        chunk = feats[s : s + batch]
-        lengths = torch.tensor([len(f) for f in chunk])
-        x = torch.zeros(len(chunk), int(lengths.max()), FEATURE_DIM)
-        for i, f in enumerate(chunk):
-            x[i, : len(f)] = torch.from_numpy(np.asarray(f, dtype=np.float32))
-        z = backbone.encode((x - backbone.mean) / backbone.std, lengths)  # (B, n, d) scaled
+        z, lengths = encode_clips(backbone, feats[s : s + batch])  # (B, n, d) scaled
         gen = torch.Generator().manual_seed(seed + s)
         noise = torch.randn(z.shape, generator=gen)
         mask = backbone.noise_mask(lengths, z.shape[1]).to(z.dtype)  # (B, n)
@@ -72,11 +71,7 @@ def generated_spread(checkpoint: str, corpus: Path, samples: int, split: str) ->
     gen = MotionGenerator(backbone, load_text_encoder())
     _, feats, _ = round_trip_clips(corpus, samples, 0, split)
     prompts = test_prompts(corpus, samples, 0, split)
-    lengths = torch.tensor([len(f) for f in feats])
-    x = torch.zeros(len(feats), int(lengths.max()), FEATURE_DIM)
-    for i, f in enumerate(feats):
-        x[i, : len(f)] = torch.from_numpy(np.array(f, dtype=np.float32))
-    real = backbone.encode((x - backbone.mean) / backbone.std, lengths)
+    real, lengths = encode_clips(backbone, feats)
     opts = gen.options(None, None, None, 0.0)
     streams = gen.generators(len(prompts), 0)
     cond = gen.conditioning([p.text for p in prompts], lengths, opts)

@@ -70,19 +70,25 @@ def load_vae(name_or_path: str | Path, latent_scale: str | None = None):
 
 
 @torch.no_grad()
+def encode_clips(backbone, feats: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw (T, 263) clips -> (their scaled latents (B, n, d), lengths (B,)), padded to the
+    longest, on the backbone's device."""
+    device = backbone.mean.device
+    lengths = torch.tensor([len(f) for f in feats], device=device)
+    x = torch.zeros(len(feats), int(lengths.max()), FEATURE_DIM, device=device)
+    for i, f in enumerate(feats):
+        x[i, : len(f)] = torch.from_numpy(np.array(f, dtype=np.float32))
+    return backbone.encode((x - backbone.mean) / backbone.std, lengths), lengths
+
+
+@torch.no_grad()
 def vae_round_trip(backbone, feats: Sequence[np.ndarray], batch: int = 32) -> list[np.ndarray]:
     """Raw (T, 263) features -> the same clips encoded and decoded by a latent backbone's VAE
     (posterior mean, no sampling), raw features again."""
-    device = backbone.mean.device
     out = []
     for s in range(0, len(feats), batch):
-        chunk = feats[s : s + batch]
-        lengths = torch.tensor([len(f) for f in chunk], device=device)
-        x = torch.zeros(len(chunk), int(lengths.max()), FEATURE_DIM, device=device)
-        for i, f in enumerate(chunk):
-            x[i, : len(f)] = torch.from_numpy(np.array(f, dtype=np.float32))
-        norm = (x - backbone.mean) / backbone.std
-        rec = backbone.denormalize(backbone.decode(backbone.encode(norm, lengths), lengths))
+        z, lengths = encode_clips(backbone, feats[s : s + batch])
+        rec = backbone.denormalize(backbone.decode(z, lengths))
         out += [rec[i, : int(n)].float().cpu().numpy() for i, n in enumerate(lengths)]
     return out
 
@@ -184,6 +190,7 @@ def vae_round_trip_report(
 
 __all__ = [
     "FEATURE_GROUPS",
+    "encode_clips",
     "group_errors",
     "judge_clips",
     "round_trip_clips",
