@@ -6,7 +6,7 @@ Two runs that start from related weights (an LCM distilled from an MLD, another 
 refined copy of that MLD) often sit in one basin, where the average of their weights scores
 between or above both. For the shipped LCM it evened out its steps: the run shipped before was
 best at 4 steps, a fresh distillation best at 1 step, their average close to the best of both at
-every step count (validation split, README).
+every step count (validation split, docs/backbones.md).
 
 Refused, with nothing written: fewer than two runs; other networks (kind or config); other
 Mean/Std or latent scale; for latent models, another VAE (each denoiser learned its own VAE's

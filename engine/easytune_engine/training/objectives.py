@@ -60,7 +60,8 @@ def mdm_loss(model, seed: int = 0) -> LossFn:
         )
         total = mse + vel
         logs = {"mse": mse.item(), "vel": vel.item()}
-        if traj_w > 0:  # the heading and sideways travel that MDM under-produces (README)
+        # the heading and sideways travel that MDM under-produces (docs/backbones.md)
+        if traj_w > 0:
             traj = root_trajectory_loss(pred, x0, batch.mask, model.mean, model.std)
             total = total + traj_w * traj
             logs["traj"] = traj.item()

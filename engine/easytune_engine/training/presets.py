@@ -37,7 +37,7 @@ class Preset:
 
 _TINY_VAE = VAEConfig(width=64, enc_layers=1, dec_layers=1, latent_tokens=2, latent_dim=16)
 _VAE = VAEConfig(width=192, enc_layers=3, dec_layers=3, latent_tokens=4, latent_dim=32)
-# MLD++'s larger latent (16 x 32): 4 x 32 loses the take-offs of jumps (README, issue 4); root
+# MLD++'s larger latent (16 x 32): 4 x 32 loses the take-offs of jumps (docs/backbones.md); root
 # channels weighted 10x (+2.7 points of round-trip oracle accuracy on the CPU) and a mild
 # integrated-trajectory term (at 5 it fixed turns and side steps but cost bows; see
 # benchmarks/results/vae_round_trip.json)
@@ -123,7 +123,7 @@ _TABLE: dict[tuple[str, str], Preset] = {
         needs_init=True,
     ),
     ("mdm", "large"): Preset(
-        MDMConfig(sampler="ddim"),  # DDIM beats DDPM on every metric for this model (README)
+        MDMConfig(sampler="ddim"),  # DDIM beats DDPM on every metric here (docs/backbones.md)
         {"mdm": StageConfig(steps=40000, batch_size=256, lr=4e-4, warmup=1000, save_every=2000)},
     ),
     # continues distilling a trained LCM (`--init`) from a refined MLD teacher (same latent space;
