@@ -42,6 +42,18 @@ from .objectives import (
 from .presets import get_preset
 
 STAGES = {"mdm": ("mdm",), "mld": ("vae", "denoiser"), "lcm": ("lcm",)}  # from scratch
+# what a run keeps of its init's metadata (under `init_lineage`), so a chain of refine rounds
+# and fine-tunes names every command and parent that made it
+INIT_LINEAGE = (
+    "reproduce",
+    "init_sha256",
+    "init_lineage",
+    "averaged_from",
+    "merged_from",
+    "finetuned_from",
+    "finetune",
+    "finetune_trajectories",
+)
 
 
 def _saved_stage(path: Path) -> str | None:
@@ -93,8 +105,14 @@ def _student_from_teacher(preset_model, teacher: Backbone) -> LCM:
     return student
 
 
-def _load_init(model: Backbone, init: str | Path, device: str, encoder_sha256: str) -> str:
-    """Copy the weights (and Mean/Std) of checkpoint `init` into `model`; returns its hash."""
+def _lineage(start: Backbone) -> dict:
+    """The init's hash and how it was made, for the run's manifest."""
+    extra = start.checkpoint_extra
+    return {"sha256": start.checkpoint_sha256} | {k: extra[k] for k in INIT_LINEAGE if k in extra}
+
+
+def _load_init(model: Backbone, init: str | Path, device: str, encoder_sha256: str) -> dict:
+    """Copy the weights (and Mean/Std) of checkpoint `init` into `model`; returns its lineage."""
     start = load_backbone(init, device=device, text_encoder_sha256=encoder_sha256)
     if type(start) is not type(model):
         raise ValueError(f"init {init}: a {type(start).__name__}, not a {type(model).__name__}")
@@ -102,10 +120,10 @@ def _load_init(model: Backbone, init: str | Path, device: str, encoder_sha256: s
         model.load_state_dict(start.state_dict())
     except RuntimeError as exc:
         raise ValueError(f"init {init}: its network differs from the preset's: {exc}") from None
-    return start.checkpoint_sha256
+    return _lineage(start)
 
 
-def _load_student_init(student: LCM, init: str | Path, device: str, encoder_sha256: str) -> str:
+def _load_student_init(student: LCM, init: str | Path, device: str, encoder_sha256: str) -> dict:
     """Continue distilling LCM `init`: its denoiser goes into `student`, whose VAE stays the
     teacher's (a refined decoder included). The encoder and latent scale must be the teacher's:
     a denoiser is only valid in the latent space it was distilled in."""
@@ -127,7 +145,7 @@ def _load_student_init(student: LCM, init: str | Path, device: str, encoder_sha2
         student.denoiser.load_state_dict(start.denoiser.state_dict())
     except RuntimeError as exc:
         raise ValueError(f"init {init}: its network differs from the preset's: {exc}") from None
-    return start.checkpoint_sha256
+    return _lineage(start)
 
 
 def train_backbone(
@@ -147,13 +165,16 @@ def train_backbone(
     time_budget_s: dict[str, float] | None = None,
     device_data: bool = False,
     init: str | Path | None = None,
+    lr: dict[str, float] | None = None,
 ) -> Path:
     """Train (or resume) and write `<run_dir>/model.safetensors`; returns its path.
 
     `steps` overrides the preset's step count of the named stages (0 skips a stage of a preset
     that continues trained weights, so its stages can train in separate runs, see
     `training.merge`); `time_budget_s` shortens the named stages to what fits that many seconds
-    (see `run_stage`); the steps each stage really ran are what the manifest records. `device`
+    (see `run_stage`); the steps each stage really ran are what the manifest records; `lr`
+    overrides the peak learning rate of the named stages (a later refine round at a lower rate).
+    `device`
     and `workers` as in `run_stage`; `device_data` holds the split on `device` once for all
     stages (`DeviceBatches`). `init` (a shipped name or a checkpoint of the preset's network) is
     where the weights start, for MDM and for the `refine` presets; an LCM takes only the init's
@@ -169,7 +190,8 @@ def train_backbone(
     if p.needs_init and init is None:
         raise ValueError(f"the {preset!r} preset continues a trained model: pass --init")
     order = tuple(p.stages)
-    for label, per in (("steps", steps or {}), ("time budget", time_budget_s or {})):
+    per_stage = (("steps", steps or {}), ("time budget", time_budget_s or {}), ("lr", lr or {}))
+    for label, per in per_stage:
         unknown = sorted(set(per) - set(order))
         if unknown:
             raise ValueError(f"{label} for unknown stage(s) {unknown}; {name} has {list(order)}")
@@ -179,7 +201,10 @@ def train_backbone(
             f"steps {skipped} = 0 would skip a stage; only a preset that continues trained weights "
             f"(refine) may skip one, and {name} {preset!r} trains from scratch"
         )
-    stage_cfg = {s: replace(c, steps=(steps or {}).get(s, c.steps)) for s, c in p.stages.items()}
+    stage_cfg = {
+        s: replace(c, steps=(steps or {}).get(s, c.steps), lr=(lr or {}).get(s, c.lr))
+        for s, c in p.stages.items()
+    }
     run_dir = Path(run_dir)
     split = load_split(data_root, "train")
     encoder = load_text_encoder(device=device)
@@ -193,16 +218,16 @@ def train_backbone(
             teacher, device=device, text_encoder_sha256=encoder.source_sha256
         )
         model: Backbone = _student_from_teacher(p.model, teacher_model).to(device)
-        init_sha = None
+        lineage = None
         if init is not None:  # before the target network copies the student
-            init_sha = _load_student_init(model, init, device, encoder.source_sha256)
+            lineage = _load_student_init(model, init, device, encoder.source_sha256)
         model.vae.requires_grad_(False)
         distill = ConsistencyDistillation(model, teacher_model, seed)
     else:
         model = build_backbone(name, p.model, split.mean, split.std).to(device)
-        init_sha = None
+        lineage = None
         if init is not None:
-            init_sha = _load_init(model, init, device, encoder.source_sha256)
+            lineage = _load_init(model, init, device, encoder.source_sha256)
     state_path = run_dir / "train_state.safetensors"
     saved = _saved_stage(state_path)
     first = order.index(saved) if saved in order else 0
@@ -263,8 +288,10 @@ def train_backbone(
             {s: stage_cfg[s].steps for s in order},
         ),
     }
-    if init_sha is not None:
-        extra["init_sha256"] = init_sha
+    if lineage is not None:
+        extra["init_sha256"] = lineage.pop("sha256")
+        if lineage:
+            extra["init_lineage"] = lineage
     if name == "lcm":
         extra["teacher_sha256"] = getattr(distill.teacher, "checkpoint_sha256", None)
     out = run_dir / "model.safetensors"

@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     steps = _per_stage(args.steps, "--steps", int, minimum=0)  # 0 skips a stage (refine only)
     minutes = _per_stage(args.fit_minutes, "--fit-minutes", float, minimum=1e-3)
     budget = {k: 60.0 * v for k, v in minutes.items()}
+    lr = _per_stage(args.lr, "--lr", float, minimum=1e-12)
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0, got {args.workers}")
     if args.device.startswith("cuda"):
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         time_budget_s=budget,
         device_data=args.device_data,
         init=args.init,
+        lr=lr,
     )
     print(f"model -> {path}")
     return 0
@@ -157,6 +159,14 @@ def add_commands(sub) -> None:
         metavar="STAGE=MIN",
         help="shorten a stage to the steps that fit this many minutes (measured on its first "
         "steps); the steps it ran are recorded in the model's manifest",
+    )
+    p.add_argument(
+        "--lr",
+        nargs="*",
+        default=[],
+        metavar="STAGE=LR",
+        help="override the preset's peak learning rate of a stage (e.g. a later refine round at "
+        "a lower rate); recorded in the model's manifest",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

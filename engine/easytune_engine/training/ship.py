@@ -27,7 +27,14 @@ from ..motion.features import features_to_joints
 from ..text.encoder import load_text_encoder
 
 # how the weights came from other weights, copied from the checkpoint into the manifest
-SHIPPED_LINEAGE = ("averaged_from", "finetuned_from", "finetune", "finetune_trajectories")
+SHIPPED_LINEAGE = (
+    "averaged_from",
+    "merged_from",
+    "finetuned_from",
+    "finetune",
+    "finetune_trajectories",
+    "init_lineage",
+)
 PROMPTS = ["a person jumps twice", "a person walks forward then turns left", "someone waves"]
 
 

@@ -261,6 +261,23 @@ def test_steps_for_a_stage_the_backbone_lacks_is_refused(tiny_corpus: Path, tmp_
         train_backbone("mdm", "tiny", tiny_corpus, tmp_path, steps={"vae": 10})
 
 
+def test_lr_overrides_a_stages_peak_rate_and_the_manifest_records_it(
+    tiny_corpus: Path, tmp_path: Path
+):
+    """A later refine round at a lower rate: every step's rate follows the overridden peak, and
+    the manifest's stage config says which rate ran; a stage the backbone lacks is named."""
+    with pytest.raises(ValueError, match=r"lr for unknown stage\(s\) \['denoiser'\]"):
+        backbones.train_backbone("mdm", "tiny", tiny_corpus, tmp_path / "x", lr={"denoiser": 1})
+    preset_lr = backbones.get_preset("mdm", "tiny").stages["mdm"].lr
+    out = backbones.train_backbone(
+        "mdm", "tiny", tiny_corpus, tmp_path / "r", steps={"mdm": 3}, lr={"mdm": preset_lr / 8},
+        progress=False,
+    )  # fmt: skip
+    assert load_backbone(out).checkpoint_extra["stages"]["mdm"]["lr"] == preset_lr / 8
+    logged = [json.loads(line)["lr"] for line in (tmp_path / "r" / "log.jsonl").open()]
+    assert logged and max(logged) <= preset_lr / 8
+
+
 def test_an_mdm_run_starts_from_its_init(mdm_run: Path, tiny_corpus: Path, tmp_path: Path):
     """`init` puts the trained weights in before the first step, and the manifest names them."""
     init = load_backbone(mdm_run / MODEL)
@@ -281,6 +298,19 @@ def test_an_mdm_run_starts_from_its_init(mdm_run: Path, tiny_corpus: Path, tmp_p
     assert max((fresh[k] - trained[k]).abs().max().item() for k in trained) > 1e-2
     assert runs["init"].checkpoint_extra["init_sha256"] == init.checkpoint_sha256
     assert "init_sha256" not in runs["fresh"].checkpoint_extra
+    # the init's own command travels along, and a run from that run nests both (the chain of
+    # refine rounds behind a shipped model names every command that made it)
+    lineage = runs["init"].checkpoint_extra["init_lineage"]
+    assert lineage["reproduce"] == init.checkpoint_extra["reproduce"]
+    assert "init_lineage" not in runs["fresh"].checkpoint_extra
+    second_run = backbones.train_backbone(
+        "mdm", "tiny", tiny_corpus, tmp_path / "second", steps={"mdm": 1},
+        init=tmp_path / "init" / MODEL, progress=False,
+    )  # fmt: skip
+    second = load_backbone(second_run).checkpoint_extra
+    assert second["init_sha256"] == runs["init"].checkpoint_sha256
+    assert second["init_lineage"]["init_sha256"] == init.checkpoint_sha256
+    assert second["init_lineage"]["init_lineage"] == lineage
 
 
 def test_init_is_refused_where_it_cannot_apply(mdm_run: Path, tiny_corpus: Path, tmp_path: Path):

@@ -19,6 +19,8 @@ LINEAGE = {
     "finetuned_from": {"sha256": "cd" * 32, "reproduce": "easytune-engine train --backbone mld"},
     "finetune": {"trajectories": 4, "lr": 1e-5},
     "finetune_trajectories": 4,
+    "merged_from": ["easytune-engine train --steps decoder=0", "easytune-engine train --steps x=0"],
+    "init_lineage": {"reproduce": "easytune-engine train --backbone mld --preset refine"},
 }
 
 
@@ -42,6 +44,8 @@ def test_the_manifest_carries_the_command_and_lineage(run: Path, tmp_path: Path)
     assert manifest["reproduce"] == LINEAGE["reproduce"]
     assert manifest["finetuned_from"] == LINEAGE["finetuned_from"]
     assert manifest["finetune"] == LINEAGE["finetune"] and manifest["finetune_trajectories"] == 4
+    assert manifest["merged_from"] == LINEAGE["merged_from"]
+    assert manifest["init_lineage"] == LINEAGE["init_lineage"]
     assert manifest["metrics"] == {"R@1": 0.5}
     assert manifest["fp16_max_joint_error_m"] <= 1.0 and manifest["dtype"].startswith("float16")
     shipped = load_backbone(out)
