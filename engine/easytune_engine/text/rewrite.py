@@ -14,7 +14,10 @@ Per word outside the lexicon (numbers and punctuation are left alone), the candi
 - **synonyms** (needs the word model, `text.minilm`): the lexicon's content words that may stand
   there (a noun or adjective after "the", a verb after a subject, an adverb for "-ly"; the same
   ending class, -ing/-ed/-s; no light verbs like "does"), cut to the `shortlist` nearest by the
-  word alone.
+  word alone. A word heading a clause's subject (after a clause-opening determiner, before a
+  verb: "a fella hops", "then the chap waves") takes only the corpus subjects, and any of them
+  is kept whatever its text cosine: who moves is never read as what ("chap" is not "clap").
+With the word model, typo candidates too must fit the slot ("a person kneels": not "knees").
 Each candidate is put in the word's place within `window` words each side; its score is the MiniLM
 cosine of that text with the typed one, plus `word_weight` times the word-to-word cosine, plus
 `typo_bonus` for a typo candidate of a word MiniLM's vocabulary does not hold whole (a known word
@@ -22,22 +25,28 @@ such as "fellow" is not taken for a slip of "follow"). The best wins; a synonym 
 text cosine of at least `min_context`, else the word is left as typed (the built-in encoder still
 embeds it by its character n-grams). Without the word model a typo is the alphabetically first
 nearest word. Deterministic. On `rewrite_dev` (disjoint from the test wordings) the defaults put
-26 of 41 synonyms and 35 of 40 one-slip typos right; MiniLM does not know rare verbs well
-("tiptoes" -> "moves"). A word that is neither one slip from a lexicon word nor one MiniLM
-knows ("hikkes") is first read as the known word one slip away ("hikes"): 41 of 79 misspelt
-development synonyms right, 8 without that reading.
+30 of 44 synonyms and 35 of 40 one-slip typos right (26 and 35 before subject slots and
+slot-fitting typos); MiniLM does not know rare verbs well ("tiptoes" -> "moves"). A word that is
+neither one slip from a lexicon word nor one MiniLM knows ("hikkes") is first read as the known
+word one slip away ("hikes"): 49 of 85 misspelt development synonyms right (43 before subject
+slots; 8 of 79 without that reading).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 
 from ..data.corpus.lexicon import LEXICON, SUBJECTS, verb_table
+from ..fileio import atomic_write_bytes
+from ..paths import data_home
 from .minilm import MiniLM, WordModelError, find_word_model, load_minilm
 from .tokenizer import Tokenizer, default_vocabulary
 
@@ -51,6 +60,8 @@ _LIGHT_VERBS = frozenset(
     for f in (lemma, *verb_table()[lemma])
 )
 _DETERMINERS = frozenset({"a", "an", "the", "this", "that", "his", "her", "their", "my", "your"})
+# Words after which a determiner opens a new clause ("... then the chap waves").
+_CLAUSE_OPENERS = frozenset({"then", "and", "while", "as", "after", "before", "until", ",", ";"})
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,28 @@ def one_slip(word: str) -> set[str]:
     return out
 
 
+def lexicon_vectors(model: MiniLM, words: tuple[str, ...]) -> torch.Tensor:
+    """`model.embed(words)` (W, 384), kept on disk under the data home for the pinned model, so a
+    command-line `generate` does not spend a second embedding the lexicon on every call. A cache
+    file that does not read back as the right shape is recomputed and replaced."""
+    if model.weights_sha256 is None:  # not the verified pinned file: nothing to key a cache on
+        return model.embed(list(words))
+    key = hashlib.sha256("\n".join([model.weights_sha256, *words]).encode()).hexdigest()[:24]
+    path = data_home() / "cache" / f"minilm_lexicon_{key}.safetensors"
+    try:
+        vectors = load_file(str(path))["vectors"]
+        if vectors.shape == (len(words), model.config.hidden) and vectors.dtype == torch.float32:
+            return vectors
+    except (OSError, KeyError, SafetensorError):
+        pass
+    vectors = model.embed(list(words))
+    try:
+        atomic_write_bytes(path, save({"vectors": vectors.contiguous()}))
+    except OSError:  # a read-only home still rewrites, only slower
+        pass
+    return vectors
+
+
 class PromptRewriter:
     """Maps words outside the corpus lexicon onto lexicon words; see the module docstring.
 
@@ -193,7 +226,7 @@ class PromptRewriter:
         if self._word_model is None:
             return None
         if self._content_vectors is None:
-            self._content_vectors = self._word_model.embed(list(self.content))
+            self._content_vectors = lexicon_vectors(self._word_model, self.content)
         return self._word_model, self._content_vectors
 
     def __call__(self, prompt: str) -> Rewrite:
@@ -226,6 +259,20 @@ class PromptRewriter:
         best = min(scored, default=(2, True, ""))[:2]
         return [t for d, n, t in scored if (d, n) == best] if best[0] <= 1 else []
 
+    def _is_subject_slot(self, words: list[str], i: int) -> bool:
+        """Whether words[i] is the head of a clause's subject: after a clause-opening determiner
+        and before a verb ("a fella hops", "then the chap waves"; not "a brisk walk", "a tall
+        person")."""
+        if i == 0 or i + 1 >= len(words) or words[i - 1] not in _DETERMINERS:
+            return False
+        if i >= 2 and words[i - 2] not in _CLAUSE_OPENERS:
+            return False
+        nxt = words[i + 1]
+        if nxt in self._subjects:
+            return False
+        verb = "VERB" in self._pos.get(nxt, {"VERB"}) and self._pos.get(nxt) != {"NOUN"}
+        return verb and ending(nxt) == "s"
+
     def _pool(self, words: list[str], i: int) -> frozenset[str]:
         """The parts of speech a replacement may have, by the word's spelling and its left word."""
         left = words[i - 1] if i > 0 else ""
@@ -233,13 +280,15 @@ class PromptRewriter:
             return frozenset({"NOUN", "ADJ"})
         if left in self._subjects:  # "a person kneels": a verb
             return frozenset({"VERB"})
-        if words[i].endswith("ly"):
-            return frozenset({"ADV", "ADJ"})
+        if words[i].endswith("ly"):  # "calmly": a manner adverb
+            return frozenset({"ADV"})
         if ending(words[i]) in ("ing", "ed"):
             return frozenset({"VERB", "NOUN"})
         return CONTENT_POS
 
     def _synonyms(self, words: list[str], i: int) -> list[str]:
+        if self._is_subject_slot(words, i):  # "a fella hops": who moves, not what
+            return [s for s in self.content if s in self._subjects]
         pool = self._pool(words, i)
         options = [c for c in self.content if self._pos[c] & pool and c not in _LIGHT_VERBS]
         return [o for o in options if self._ending(o) == ending(words[i])] or options
@@ -288,7 +337,14 @@ class PromptRewriter:
         model, vectors = loaded
         word = words[i]
         typed = model.embed([reading])[0]
-        synonyms = [o for o in self._synonyms([*words[:i], reading], i) if o not in typos]
+        read = [*words[:i], reading, *words[i + 1 :]]
+        subject = self._is_subject_slot(read, i)
+        if subject:  # "a chap waves": not "a clap"
+            typos = [t for t in typos if t in self._subjects]
+        else:  # a look-alike must fit the slot ("a person kneels": not "knees")
+            pool = self._pool(read, i)
+            typos = [t for t in typos if self._pos[t] & pool]
+        synonyms = [o for o in self._synonyms(read, i) if o not in typos]
         if len(synonyms) > self.config.shortlist:  # the nearest by the word alone go on
             near = vectors[torch.tensor([self._content_index[o] for o in synonyms])] @ typed
             keep = torch.topk(near, self.config.shortlist).indices.tolist()
@@ -307,7 +363,8 @@ class PromptRewriter:
             bonus[: len(typos)] = self.config.typo_bonus
         total = context + self.config.word_weight * lexical + bonus
         k = int(torch.argmax(total))
-        if k >= len(typos) and float(context[k]) < self.config.min_context:
+        # Any corpus subject is a safe reading of a subject; other synonyms must keep the sense.
+        if k >= len(typos) and not subject and float(context[k]) < self.config.min_context:
             return None
         reason = "typo" if k < len(typos) else "synonym"
         return Substitution(word, options[k], reason, round(float(context[k]), 3))

@@ -66,6 +66,9 @@ DEV_CASES = _cases(
     an adult squats down | adult | PERSON
     the dancer spins around | dancer | PERSON
     an athlete runs forward | athlete | PERSON
+    a fella hops twice | fella | PERSON
+    then the chap waves | chap | PERSON
+    a bloke turns left | bloke | PERSON
     a person raises the right wrist | wrist | hand arm
     a person kicks with the left shin | shin | leg foot knee
     a person lifts the left ankle | ankle | foot leg knee

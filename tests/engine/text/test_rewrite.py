@@ -5,14 +5,30 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 from easytune_engine.data.corpus import held_out
 from easytune_engine.data.corpus.caption_slots import _HELD_OUT_SPEED
+from easytune_engine.paths import data_home
 from easytune_engine.text.minilm import find_word_model, load_minilm
-from easytune_engine.text.rewrite import PromptRewriter, ending, one_slip, osa_distance
+from easytune_engine.text.rewrite import (
+    PromptRewriter,
+    ending,
+    lexicon_vectors,
+    one_slip,
+    osa_distance,
+)
 from easytune_engine.text.rewrite_dev import DEV_CASES, dev_slipped_synonym_cases, dev_typo_cases
 
 needs_model = pytest.mark.skipif(find_word_model() is None, reason="word model not installed")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_data_home(tmp_path_factory):
+    """The lexicon-vector cache goes to a fresh data home, not the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EASYTUNE_HOME", str(tmp_path_factory.mktemp("home")))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +123,36 @@ def test_synonyms_with_the_word_model(full: PromptRewriter) -> None:
 
 
 @needs_model
+def test_subject_slot_takes_a_subject(full: PromptRewriter) -> None:
+    """Who moves, not what: a word heading a clause's subject becomes a corpus subject, even when
+    a motion word is one slip from it ("chap" is not "clap"); a noun phrase without a verb, or an
+    adjective before a known subject, is not a subject slot."""
+    subjects = {"person", "figure", "human", "character", "man", "guy", "woman"}
+    for prompt, word in [
+        ("a fella hops twice then twirls", "fella"),
+        ("a chap waves", "chap"),
+        ("a person walks then the chap waves", "chap"),
+    ]:
+        got = {s.word: s.replacement for s in full(prompt).substitutions}
+        assert got[word] in subjects, (prompt, got)
+    assert not any(s.replacement in subjects for s in full("a brisk walk forward").substitutions)
+    assert full("a kindly person waves").substitutions[0].replacement not in subjects
+
+
+@needs_model
+def test_a_look_alike_must_fit_the_slot(full: PromptRewriter) -> None:
+    """After a subject the word is a verb: a noun one slip away is not taken ("kneels" is not
+    "knees"), and an "-ly" word becomes an adverb, not an adjective ("calmly" is not "polite")."""
+    assert full("a person kneels down").substitutions[0].replacement != "knees"
+    got = full("a person walks forward calmly").substitutions[0].replacement
+    assert "ADV" in full._pos[got], got
+
+
+@needs_model
 def test_development_accuracy(full: PromptRewriter) -> None:
-    """The chosen setting on the development list (measured 26/41 synonyms, 35/40 typos, 41/79
-    misspelt synonyms: 8/79 before misspelt words were read as the known word one slip away)."""
+    """The chosen setting on the development list (measured 30/44 synonyms, 35/40 typos, 48/85
+    misspelt synonyms; 26, 35 and 43 before subject slots and slot-fitting look-alikes, 8/79
+    misspelt synonyms before misspelt words were read as the known word one slip away)."""
 
     def right(cases) -> int:
         n = 0
@@ -118,9 +161,9 @@ def test_development_accuracy(full: PromptRewriter) -> None:
             n += bool(got) and got[0] in c.right
         return n
 
-    assert right(DEV_CASES) >= 24
+    assert right(DEV_CASES) >= 28
     assert right(dev_typo_cases()) >= 33
-    assert right(dev_slipped_synonym_cases()) >= 36
+    assert right(dev_slipped_synonym_cases()) >= 44
 
 
 @needs_model
@@ -153,3 +196,23 @@ def test_word_model_work_per_prompt_is_bounded(full: PromptRewriter) -> None:
     synonyms = [s for s in r.substitutions if s.reason == "synonym"]
     assert len(synonyms) <= full.config.max_lookups
     assert r.substitutions[-1].replacement == "walks"
+
+
+@needs_model
+def test_lexicon_vectors_are_cached_on_disk_and_a_bad_cache_is_replaced(
+    full: PromptRewriter, tmp_path, monkeypatch
+) -> None:
+    """The second `generate` reads the lexicon's vectors from the data home: the same numbers as
+    embedding them; a truncated cache file is recomputed and rewritten, never trusted."""
+    monkeypatch.setenv("EASYTUNE_HOME", str(tmp_path))
+    model, words = full._model()[0], full.content
+    first = lexicon_vectors(model, words)
+    (cached,) = (data_home() / "cache").glob("minilm_lexicon_*.safetensors")
+    assert torch.equal(first, model.embed(list(words)))
+    assert torch.equal(lexicon_vectors(model, words), first)
+    cached.write_bytes(cached.read_bytes()[:100])  # truncated
+    assert torch.equal(lexicon_vectors(model, words), first)
+    assert cached.stat().st_size > 100 * 384  # rewritten whole
+    other = lexicon_vectors(model, words[:5])  # another word list: another file
+    assert torch.allclose(other, first[:5], atol=1e-5)
+    assert len(list((data_home() / "cache").glob("minilm_lexicon_*"))) == 2
