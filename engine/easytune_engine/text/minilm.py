@@ -282,8 +282,7 @@ def load_minilm(
     vocabulary = vocab.read_text(encoding="utf-8").split("\n")
     if vocabulary and vocabulary[-1] == "":
         vocabulary.pop()
-    with torch.device("meta"):  # no random init of 23M parameters about to be replaced
-        model = MiniLM(MiniLMConfig(vocab_size=len(vocabulary)), vocabulary)
+    model = MiniLM(MiniLMConfig(vocab_size=len(vocabulary)), vocabulary)
     source = load_file(str(weights))
     state: dict[str, torch.Tensor] = {}
     for name in model.state_dict():
@@ -292,6 +291,6 @@ def load_minilm(
         if missing:
             raise WordModelError(f"{weights} has no tensor {missing[0]}")
         state[name] = torch.cat([source[k] for k in keys]) if len(keys) > 1 else source[keys[0]]
-    model.load_state_dict(state, strict=True, assign=True)
+    model.load_state_dict(state, strict=True)
     model.weights_sha256 = WEIGHTS_SHA256 if verify else None
     return model.to(device).eval().requires_grad_(False)

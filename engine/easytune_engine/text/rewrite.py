@@ -17,7 +17,8 @@ Per word outside the lexicon (numbers and punctuation are left alone), the candi
   word alone. A word heading a clause's subject (after a clause-opening determiner, before a
   verb: "a fella hops", "then the chap waves") takes only the corpus subjects, and any of them
   is kept whatever its text cosine: who moves is never read as what ("chap" is not "clap").
-With the word model, typo candidates too must fit the slot ("a person kneels": not "knees").
+With the word model, typo candidates too must fit the slot ("a person kneels": not "knees");
+slips of function words are corrected anywhere ("wth": "with").
 Each candidate is put in the word's place within `window` words each side; its score is the MiniLM
 cosine of that text with the typed one, plus `word_weight` times the word-to-word cosine, plus
 `typo_bonus` for a typo candidate of a word MiniLM's vocabulary does not hold whole (a known word
@@ -280,8 +281,8 @@ class PromptRewriter:
             return frozenset({"NOUN", "ADJ"})
         if left in self._subjects:  # "a person kneels": a verb
             return frozenset({"VERB"})
-        if words[i].endswith("ly"):  # "calmly": a manner adverb
-            return frozenset({"ADV"})
+        if words[i].endswith("ly"):
+            return frozenset({"ADV", "ADJ"})
         if ending(words[i]) in ("ing", "ed"):
             return frozenset({"VERB", "NOUN"})
         return CONTENT_POS
@@ -343,7 +344,7 @@ class PromptRewriter:
             typos = [t for t in typos if t in self._subjects]
         else:  # a look-alike must fit the slot ("a person kneels": not "knees")
             pool = self._pool(read, i)
-            typos = [t for t in typos if self._pos[t] & pool]
+            typos = [t for t in typos if self._pos[t] & pool or not self._pos[t] & CONTENT_POS]
         synonyms = [o for o in self._synonyms(read, i) if o not in typos]
         if len(synonyms) > self.config.shortlist:  # the nearest by the word alone go on
             near = vectors[torch.tensor([self._content_index[o] for o in synonyms])] @ typed

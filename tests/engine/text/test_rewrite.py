@@ -142,10 +142,9 @@ def test_subject_slot_takes_a_subject(full: PromptRewriter) -> None:
 @needs_model
 def test_a_look_alike_must_fit_the_slot(full: PromptRewriter) -> None:
     """After a subject the word is a verb: a noun one slip away is not taken ("kneels" is not
-    "knees"), and an "-ly" word becomes an adverb, not an adjective ("calmly" is not "polite")."""
+    "knees"); a slip of a function word is still corrected wherever it stands."""
     assert full("a person kneels down").substitutions[0].replacement != "knees"
-    got = full("a person walks forward calmly").substitutions[0].replacement
-    assert "ADV" in full._pos[got], got
+    assert full("a person walks wth the left hand").text == "a person walks with the left hand"
 
 
 @needs_model
