@@ -1,9 +1,15 @@
 """The generation fast path's bookkeeping, run eagerly on the CPU (capture needs CUDA).
 
-Static buffers, batch padding and the noise tape must give every request exactly the motion the
-eager loop gives for its seed, also when a later request reuses a key's buffers. The
-whole-generation scope (`FastSampler.generate`: loop, decoder, denormalisation from one staged
-buffer) must give exactly the eager path's raw features for the same seeds and text embeddings."""
+Static buffers, batch padding and the noise tape must give every request the motion the eager
+loop gives for its seed, also when a later request reuses a key's buffers. The whole-generation
+scope (`FastSampler.generate`: loop, decoder, denormalisation from one staged buffer) must give
+the eager path's raw features for the same seeds and text embeddings.
+
+"The same" is `assert_same_motion`: bit for bit where the CPU's matrix products do not depend on
+the batch's row count (the Intel Xeon these tests were written on), to float32 rounding where
+they do (padding a batch of 3 to 4 changes the blocking on an AMD EPYC with torch 2.13: 1.3e-5 at
+most, measured). Every bug this guards against (a stale buffer, a wrong noise draw, a row out of
+place) moves features by orders of magnitude more."""
 
 from __future__ import annotations
 
@@ -22,6 +28,12 @@ from easytune_engine.server.batching import sample_batch
 
 PROMPTS = ["a person walks forward", "someone jumps twice", "a man waves"]
 CASES = [("mdm", "ddpm", 0.0), ("mld", "ddim", 0.5), ("lcm", "lcm", 0.0)]
+
+
+def assert_same_motion(got: torch.Tensor, want: torch.Tensor, what: object = "") -> None:
+    """Equal to float32 rounding of batch-size-dependent matrix products (see the docstring)."""
+    assert got.shape == want.shape, what
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4, msg=lambda m: f"{what}: {m}")
 
 
 def eager(gen: MotionGenerator, prompts, lengths, seed: int, opts) -> torch.Tensor:
@@ -56,8 +68,7 @@ def test_static_buffers_and_noise_tape_give_the_eager_motions(
         lengths = [24] * len(prompts)
         want = eager(gen, prompts, lengths, seed, opts)
         got = fast_run(fast, prompts, lengths, seed, opts)
-        assert got.shape == want.shape
-        torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+        assert_same_motion(got, want, (prompts, seed))
     assert len(fast._slots) == 2 and fast.graphs == 0
 
 
@@ -125,7 +136,7 @@ def test_whole_generation_gives_the_eager_features_exactly(
         want = eager_raw(gen, text, lengths, seed, opts)
         assert got.device.type == "cpu" and got.dtype == torch.float32
         assert got.shape == (len(prompts), max(lengths), want.shape[-1])
-        assert torch.equal(got, want), f"{name}: {prompts}, {lengths}"
+        assert_same_motion(got, want, f"{name}: {prompts}, {lengths}")
         # against generate itself: its text embedding depends on the batch (padding, batch 1 vs
         # more) by ~5e-7, the cache's does not; the motions agree to float32 rounding
         ref = gen.generate(prompts, lengths, seed=seed, steps=4, sampler=sampler, eta=eta)
@@ -150,7 +161,7 @@ def test_frame_buckets_decode_what_the_eager_path_decodes(
         prompts = ["a man waves"] * len(lengths)
         got = fast.generate(prompts, lengths, opts, gen.generators(len(lengths), seed))
         want = eager_raw(gen, gen.encode(prompts[:1]).expand(len(lengths), -1), lengths, seed, opts)
-        assert torch.equal(got, want), lengths
+        assert_same_motion(got, want, lengths)
     assert sorted({k.frames for k in fast._gen_slots}) == [49, 98, 147, 196]
 
 
@@ -276,7 +287,7 @@ def test_capture_bookkeeping_with_stand_ins(
         assert events == ["graph_capture_failed"] and fast.graphs == 0
         other = fast.generate(prompts, lengths, opts, gen.generators(3, 5))  # eager, still right
         text = torch.cat([gen.encode([p]) for p in prompts])
-        assert torch.equal(other, eager_raw(gen, text, lengths, 5, opts))
+        assert_same_motion(other, eager_raw(gen, text, lengths, 5, opts))
     else:
         assert events == ["graph_captured"] and logs[0][1]["frames"] == 49
         assert fast.graphs == 1
