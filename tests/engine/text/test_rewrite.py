@@ -13,6 +13,7 @@ from easytune_engine.paths import data_home
 from easytune_engine.text.minilm import find_word_model, load_minilm
 from easytune_engine.text.rewrite import (
     PromptRewriter,
+    RewriterConfig,
     ending,
     lexicon_vectors,
     one_slip,
@@ -122,8 +123,14 @@ def test_synonyms_with_the_word_model(full: PromptRewriter) -> None:
     assert known.get("fellow") != "follow" and known.get("limb") != "climb"  # words, not slips
 
 
+@pytest.fixture(scope="module")
+def ruled(full: PromptRewriter) -> PromptRewriter:
+    """With the two slot rules that are off by default."""
+    return PromptRewriter(full._model()[0], RewriterConfig(subject_slots=True, slot_typos=True))
+
+
 @needs_model
-def test_subject_slot_takes_a_subject(full: PromptRewriter) -> None:
+def test_subject_slot_takes_a_subject(ruled: PromptRewriter, full: PromptRewriter) -> None:
     """Who moves, not what: a word heading a clause's subject becomes a corpus subject, even when
     a motion word is one slip from it ("chap" is not "clap"); a noun phrase without a verb, or an
     adjective before a known subject, is not a subject slot."""
@@ -133,25 +140,26 @@ def test_subject_slot_takes_a_subject(full: PromptRewriter) -> None:
         ("a chap waves", "chap"),
         ("a person walks then the chap waves", "chap"),
     ]:
-        got = {s.word: s.replacement for s in full(prompt).substitutions}
+        got = {s.word: s.replacement for s in ruled(prompt).substitutions}
         assert got[word] in subjects, (prompt, got)
-    assert not any(s.replacement in subjects for s in full("a brisk walk forward").substitutions)
-    assert full("a kindly person waves").substitutions[0].replacement not in subjects
+    assert not any(s.replacement in subjects for s in ruled("a brisk walk forward").substitutions)
+    assert full("a chap waves hello").text == "a clap waves hello"  # the default: rules off
+    assert ruled("a kindly person waves").substitutions[0].replacement not in subjects
 
 
 @needs_model
-def test_a_look_alike_must_fit_the_slot(full: PromptRewriter) -> None:
+def test_a_look_alike_must_fit_the_slot(ruled: PromptRewriter) -> None:
     """After a subject the word is a verb: a noun one slip away is not taken ("kneels" is not
     "knees"); a slip of a function word is still corrected wherever it stands."""
-    assert full("a person kneels down").substitutions[0].replacement != "knees"
-    assert full("a person walks wth the left hand").text == "a person walks with the left hand"
+    assert ruled("a person kneels down").substitutions[0].replacement != "knees"
+    assert ruled("a person walks wth the left hand").text == "a person walks with the left hand"
 
 
 @needs_model
 def test_development_accuracy(full: PromptRewriter) -> None:
-    """The chosen setting on the development list (measured 30/44 synonyms, 35/40 typos, 48/85
-    misspelt synonyms; 26, 35 and 43 before subject slots and slot-fitting look-alikes, 8/79
-    misspelt synonyms before misspelt words were read as the known word one slip away)."""
+    """The chosen setting on the development list (measured 26/44 synonyms, 35/40 typos, 43/85
+    misspelt synonyms; with the slot rules 30, 35 and 49; 8/79 misspelt synonyms before
+    misspelt words were read as the known word one slip away)."""
 
     def right(cases) -> int:
         n = 0
@@ -160,9 +168,9 @@ def test_development_accuracy(full: PromptRewriter) -> None:
             n += bool(got) and got[0] in c.right
         return n
 
-    assert right(DEV_CASES) >= 28
+    assert right(DEV_CASES) >= 24
     assert right(dev_typo_cases()) >= 33
-    assert right(dev_slipped_synonym_cases()) >= 44
+    assert right(dev_slipped_synonym_cases()) >= 38
 
 
 @needs_model
