@@ -298,8 +298,8 @@ class PromptRewriter:
             return frozenset({"VERB", "NOUN"})
         return CONTENT_POS
 
-    def _synonyms(self, words: list[str], i: int) -> list[str]:
-        if self._is_subject_slot(words, i):  # "a fella hops": who moves, not what
+    def _synonyms(self, words: list[str], i: int, subject: bool) -> list[str]:
+        if subject:  # "a fella hops": who moves, not what
             return [s for s in self.content if s in self._subjects]
         pool = self._pool(words, i)
         options = [c for c in self.content if self._pos[c] & pool and c not in _LIGHT_VERBS]
@@ -356,7 +356,7 @@ class PromptRewriter:
         elif self.config.slot_typos:  # a look-alike must fit the slot ("a person kneels")
             pool = self._pool(read, i)
             typos = [t for t in typos if self._pos[t] & pool or not self._pos[t] & CONTENT_POS]
-        synonyms = [o for o in self._synonyms(read, i) if o not in typos]
+        synonyms = [o for o in self._synonyms(read, i, subject) if o not in typos]
         if len(synonyms) > self.config.shortlist:  # the nearest by the word alone go on
             near = vectors[torch.tensor([self._content_index[o] for o in synonyms])] @ typed
             keep = torch.topk(near, self.config.shortlist).indices.tolist()
