@@ -1,14 +1,17 @@
 """Does a rewriting rule change what the models do? A paired oracle test on the prompts it changes.
 
     EASYTUNE_HOME=/tmp/ethome python benchmarks/rewrite_paired.py --backbone mld \
-        [--on subject_slots,slot_typos] [--samples 256] [--seeds 0,1,2,3]
+        [--on subject_slots,slot_typos] [--base FIELDS] [--tag NAME] [--samples 256] \
+        [--seeds 0,1,2,3]
 
 Needs the pinned word model. The held-out paraphrases of test programs (with and without typos,
 the sets of `backbone_quality.py` and `prompt_rewrite.py`, same seed) are rewritten twice: with
-the default `RewriterConfig` and with the `--on` fields set to True. Only prompts whose
+the default `RewriterConfig` (with the `--base` fields set to True) and with the `--on` fields
+set to True as well. Only prompts whose
 rewritten text differs can change a motion, so only those are generated, with both texts, the
 same seeds and the same program; the oracle's verdicts are paired per prompt and seed (a paired
-bootstrap interval). Prints a table; writes benchmarks/results/rewrite_paired_<backbone>.json.
+bootstrap interval). Prints a table; writes benchmarks/results/rewrite_paired_<backbone>.json
+(rewrite_paired_<backbone>_<tag>.json with `--tag`).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--backbone", default="mld")
     ap.add_argument("--on", default="subject_slots,slot_typos", help="RewriterConfig fields")
+    ap.add_argument("--base", default="", help="RewriterConfig fields on in both runs")
+    ap.add_argument("--tag", default="", help="suffix of the results file")
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0, help="of the paraphrase sets")
     ap.add_argument("--seeds", default="0,1,2,3", help="generation seeds")
@@ -66,12 +71,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     corpus = Path(args.corpus) if args.corpus else default_corpus_dir()
     on = [f for f in args.on.split(",") if f]
-    fields = {f.name for f in dataclasses.fields(RewriterConfig)}
-    if unknown := [f for f in on if f not in fields]:
-        raise SystemExit(f"--on: no RewriterConfig field {unknown}; fields: {sorted(fields)}")
+    base = [f for f in args.base.split(",") if f]
+    fields = {f.name for f in dataclasses.fields(RewriterConfig) if f.type in (bool, "bool")}
+    if unknown := [f for f in on + base if f not in fields]:
+        raise SystemExit(f"no boolean RewriterConfig field {unknown}; fields: {sorted(fields)}")
     model = load_minilm()
-    default = PromptRewriter(model)
-    other = PromptRewriter(model, dataclasses.replace(RewriterConfig(), **dict.fromkeys(on, True)))
+    base_config = dataclasses.replace(RewriterConfig(), **dict.fromkeys(base, True))
+    default = PromptRewriter(model, base_config)
+    other = PromptRewriter(model, dataclasses.replace(base_config, **dict.fromkeys(on, True)))
     gen = MotionGenerator.load(args.backbone)
     seeds = [int(s) for s in args.seeds.split(",")]
     sets = paraphrase_sets(corpus, args.samples, args.seed)
@@ -80,6 +87,7 @@ def main() -> None:
         "machine": machine(),
         "backbone": args.backbone,
         "on": on,
+        "base": base,
         "samples": args.samples,
         "seeds": seeds,
         "sets": {},
@@ -111,7 +119,8 @@ def main() -> None:
             "seconds": round(time.time() - t0, 1),
         }
         print(name, {k: v for k, v in doc["sets"][name].items() if k != "word_changes"}, flush=True)
-    out = Path(__file__).parent / "results" / f"rewrite_paired_{args.backbone}.json"
+    fname = f"rewrite_paired_{args.backbone}{'_' + args.tag if args.tag else ''}.json"
+    out = Path(__file__).parent / "results" / fname
     out.write_text(json.dumps(doc, indent=1))
     print(
         f"\n| {args.backbone}: {', '.join(on)} off -> on "

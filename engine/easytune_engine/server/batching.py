@@ -6,7 +6,8 @@
 Requests share a call when they use the same weights, sampler, steps, guidance and length (so every
 row has the same shape and no padding enters the batch), up to the generator's row limit. Each
 candidate keeps its own random stream (`MotionGenerator.generators(n, seed)`), so a request gets
-the same motions whether it ran alone or in a batch: same seed, same motions.
+the same motions whether it ran alone or in a batch: same seed, same motions (to float32 rounding:
+the matrix products of a bigger batch may sum in another order).
 """
 
 from __future__ import annotations

@@ -104,6 +104,9 @@ class RewriterConfig:
     # list, but on held-out paraphrases the motions passed the oracle less often.
     subject_slots: bool = False  # a clause's subject takes corpus subjects only ("a fella hops")
     slot_typos: bool = False  # look-alikes of content words must fit the slot ("kneels")
+    # Score each word's candidates among the words as typed (typo fixes applied), not among the
+    # synonyms already chosen for the words before it.
+    typed_context: bool = False
 
 
 def ending(word: str) -> str:
@@ -322,8 +325,11 @@ class PromptRewriter:
         near = (model.embed(spellings) @ vectors.T).amax(dim=1)  # (S,) its nearest motion word
         return spellings[int(torch.argmax(near))]
 
-    def _choose(self, words: list[str], i: int, use_model: bool) -> Substitution | None:
-        """The best replacement for words[i] (typo or synonym), or None to leave it.
+    def _choose(
+        self, words: list[str], i: int, use_model: bool, context: list[str]
+    ) -> Substitution | None:
+        """The best replacement for words[i] (typo or synonym), or None to leave it. `words`
+        decide the slot (the rewritten words before i), `context` is the text it is scored in.
 
         A word that is neither one slip from a lexicon word nor a word MiniLM knows is read as
         the known word it is one slip from (`_reading`), and its synonyms are scored for that.
@@ -334,12 +340,13 @@ class PromptRewriter:
             return Substitution(word, typos[0], "typo", 1.0) if typos else None
         english = self._is_english(loaded[0], word)
         reading = word if typos or english else self._reading(*loaded, word)
-        return self._replacement(loaded, words, i, reading, typos, english)
+        return self._replacement(loaded, words, context, i, reading, typos, english)
 
     def _replacement(
         self,
         loaded: tuple[MiniLM, torch.Tensor],
         words: list[str],
+        context_words: list[str],
         i: int,
         reading: str,
         typos: list[str],
@@ -363,7 +370,7 @@ class PromptRewriter:
             synonyms = [synonyms[k] for k in sorted(keep)]
         options = typos + synonyms
         lo, hi = max(0, i - self.config.window), i + self.config.window + 1
-        left, right = words[lo:i], words[i + 1 : hi]  # the sentence around the word
+        left, right = context_words[lo:i], context_words[i + 1 : hi]  # the sentence around it
         texts = [" ".join([*left, reading, *right])]
         texts += [" ".join([*left, o, *right]) for o in options]
         e = model.embed(texts)  # (1 + O, 384)
@@ -383,6 +390,9 @@ class PromptRewriter:
 
     def _rewrite(self, prompt: str) -> Rewrite:
         words = self.tokenizer.words(prompt)
+        # The text candidates are scored in: the rewritten words, or the typed ones with only
+        # their typos fixed (`typed_context`).
+        context = list(words) if self.config.typed_context else words
         subs: list[Substitution] = []
         unknown: list[str] = []
         lookups = 0  # words scored by the word model: bounded, so no prompt costs seconds
@@ -390,12 +400,14 @@ class PromptRewriter:
             if word in self.known or not any(c.isalpha() for c in word):
                 continue
             lookups += 1
-            sub = self._choose(words, i, use_model=lookups <= self.config.max_lookups)
+            sub = self._choose(words, i, lookups <= self.config.max_lookups, context)
             if sub is None:
                 unknown.append(word)
             else:
                 subs.append(sub)
                 words[i] = sub.replacement
+                if sub.reason == "typo":
+                    context[i] = sub.replacement
         for i in range(len(words) - 1):  # keep "a"/"an" agreeing with a replaced next word
             if words[i] in ("a", "an") and any(s.replacement == words[i + 1] for s in subs):
                 words[i] = "an" if words[i + 1][0] in "aeiou" else "a"

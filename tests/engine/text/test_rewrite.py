@@ -223,3 +223,31 @@ def test_lexicon_vectors_are_cached_on_disk_and_a_bad_cache_is_replaced(
     other = lexicon_vectors(model, words[:5])  # another word list: another file
     assert torch.allclose(other, first[:5], atol=1e-5)
     assert len(list((data_home() / "cache").glob("minilm_lexicon_*"))) == 2
+
+
+@needs_model
+def test_typed_context_scores_each_word_among_the_typed_words() -> None:
+    """With `typed_context`, a word's reading does not depend on the synonym chosen for an
+    earlier word: turning the subject slot rule on changes the subject, not the words after it
+    (without it, "the subject springs thrice" reads its verb differently once "subject" changes).
+    The slot a word fills still follows the rewritten words ("the person limbers": a verb)."""
+    model = load_minilm()
+
+    def rewriter(**on: bool) -> PromptRewriter:
+        return PromptRewriter(model, RewriterConfig(**on))
+
+    typed, typed_slots = (
+        rewriter(typed_context=True),
+        rewriter(typed_context=True, subject_slots=True),
+    )
+    prompts = ["the subject springs thrice", "a fella paces onward then reverses",
+               "the subject strides ahead swfitly"]  # fmt: skip
+    for prompt in prompts:
+        a, b = typed(prompt).substitutions, typed_slots(prompt).substitutions
+        assert a[0].replacement != b[0].replacement, prompt  # the subject rule did act
+        assert a[1:] == b[1:], prompt
+    chained, chained_slots = rewriter(), rewriter(subject_slots=True)
+    assert chained(prompts[0]).text.split()[2:] != chained_slots(prompts[0]).text.split()[2:]
+    # A typo fixed earlier is part of the context: "wlaks" is read as "walks" for what follows.
+    r = typed("a person wlaks onward")
+    assert r.substitutions[0].reason == "typo" and r.text.startswith("a person walks ")
