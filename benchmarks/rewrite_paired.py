@@ -11,7 +11,8 @@ set to True as well. Only prompts whose
 rewritten text differs can change a motion, so only those are generated, with both texts, the
 same seeds and the same program; the oracle's verdicts are paired per prompt and seed (a paired
 bootstrap interval). Prints a table; writes benchmarks/results/rewrite_paired_<backbone>.json
-(rewrite_paired_<backbone>_<tag>.json with `--tag`).
+(rewrite_paired_<backbone>_<tag>.json with `--tag`), with every word change and every flip
+(a prompt and seed that passed with one text only), since the flips cluster in a few prompts.
 """
 
 from __future__ import annotations
@@ -98,9 +99,16 @@ def main() -> None:
         programs = _programs(corpus, with_rules)
         a: list[bool] = []  # rules off (the default)
         b: list[bool] = []  # rules on
+        flips: list[dict] = []  # the discordant pairs: which texts passed with which rules
         for seed in seeds if with_rules else []:
-            a += [bool(v.accepted) for _, v in _generate(gen, corpus, without, programs, seed)]
-            b += [bool(v.accepted) for _, v in _generate(gen, corpus, with_rules, programs, seed)]
+            off = [bool(v.accepted) for _, v in _generate(gen, corpus, without, programs, seed)]
+            on_ = [bool(v.accepted) for _, v in _generate(gen, corpus, with_rules, programs, seed)]
+            a, b = a + off, b + on_
+            flips += [
+                {"seed": seed, "off": p.text, "on": q.text, "passed": "on" if y else "off"}
+                for p, q, x, y in zip(without, with_rules, off, on_, strict=True)
+                if x != y
+            ]
         diff, lo, hi = paired_diff_ci(a, b)
         share = len(with_rules) / len(sets[name])
         doc["sets"][name] = {
@@ -116,9 +124,11 @@ def main() -> None:
             "only_off": int(sum(x and not y for x, y in zip(a, b, strict=True))),
             "only_on": int(sum(y and not x for x, y in zip(a, b, strict=True))),
             "word_changes": dict(words.most_common(20)),
+            "flips": flips,
             "seconds": round(time.time() - t0, 1),
         }
-        print(name, {k: v for k, v in doc["sets"][name].items() if k != "word_changes"}, flush=True)
+        brief = {k: v for k, v in doc["sets"][name].items() if k not in ("word_changes", "flips")}
+        print(name, brief, flush=True)
     fname = f"rewrite_paired_{args.backbone}{'_' + args.tag if args.tag else ''}.json"
     out = Path(__file__).parent / "results" / fname
     out.write_text(json.dumps(doc, indent=1))
