@@ -1,12 +1,14 @@
 """Generation speed of the shipped backbones: batch 1 and 4, 196 frames, on this machine's CPU.
 
     python benchmarks/backbone_speed.py [--threads 2] [--repeats 10] [--model mld=PATH ...]
+        [--precision fp32|bf16] [--out FILE]
 
 Targets (issue 4, 2 CPU cores, batch 1, 196 frames): LCM-style 4 steps ≤ 0.25 s, MLD-style
 50 steps ≤ 1.5 s, MDM-style 50 steps ≤ 5 s; 4 candidates ≤ 2× one. Times are medians of
 `--repeats` runs after 2 warm-up runs, the whole `generate` call (text encoding, sampling with
-guidance, VAE decoding, de-normalisation). Prints a table, writes
-benchmarks/results/backbone_speed.json.
+guidance, VAE decoding, de-normalisation). `--precision bf16` runs the networks under bfloat16
+autocast (`MotionGenerator.generate(precision=...)`). Prints a table, writes
+benchmarks/results/backbone_speed.json (or `--out`).
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ CASES = [  # (backbone, steps, target seconds at batch 1)
 ]
 
 
-def timed(gen: MotionGenerator, batch: int, steps: int, repeats: int) -> float:
+def timed(gen: MotionGenerator, batch: int, steps: int, repeats: int, precision: str) -> float:
     prompts, lengths = ["a person jumps twice"] * batch, [196] * batch
     for _ in range(2):
-        gen.generate(prompts, lengths, seed=0, steps=steps)
+        gen.generate(prompts, lengths, seed=0, steps=steps, precision=precision)
     times = []
     for r in range(repeats):
         t0 = time.perf_counter()
-        gen.generate(prompts, lengths, seed=r, steps=steps)
+        gen.generate(prompts, lengths, seed=r, steps=steps, precision=precision)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -48,6 +50,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--model", action="append", default=[], help="NAME=CHECKPOINT override")
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "backbone_speed.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -55,8 +58,8 @@ def main() -> None:
     gens = {name: MotionGenerator.load(paths.get(name, name)) for name in ("mdm", "mld", "lcm")}
     rows = []
     for name, steps, target in CASES:
-        one = timed(gens[name], 1, steps, args.repeats)
-        four = timed(gens[name], 4, steps, args.repeats)
+        one = timed(gens[name], 1, steps, args.repeats, args.precision)
+        four = timed(gens[name], 4, steps, args.repeats, args.precision)
         rows.append(
             {
                 "backbone": name,
@@ -83,6 +86,7 @@ def main() -> None:
         "benchmark": "backbone_speed",
         "frames": 196,
         "threads": args.threads,
+        "precision": args.precision,
         "repeats": args.repeats,
         "machine": machine(),
         "rows": rows,

@@ -83,6 +83,13 @@ MODEL = Record(
             "checkpoint", NAME, required=False, doc="active checkpoint (omitted: shipped weights)"
         ),
         Field("adapters", ListOf(NAME, MAX_PAGE), default=[], required=False, doc="LoRA adapters"),
+        Field(
+            "precision",
+            Str(choices=("fp32", "bf16")),
+            default="fp32",
+            required=False,
+            doc="the network's precision in the eager loop (`serve --precision`)",
+        ),
     ),
 )
 

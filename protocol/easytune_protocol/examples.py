@@ -52,6 +52,7 @@ def _model(name: str, kind: str, sampler: str, steps: int) -> dict[str, Any]:
         "guidance": 2.5 if kind != "lcm" else 0.0,
         "checkpoint": "mld-ft-0003" if name == "mld" else None,
         "adapters": ["mld-lora-jumps"] if name == "mld" else [],
+        "precision": "fp32",
     }
 
 

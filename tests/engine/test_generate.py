@@ -83,6 +83,7 @@ def test_result_json_describes_the_call(generated: Path, mdm_model: Path):
     assert doc["format"] == "easytune-generation" and doc["version"] == 1
     assert (doc["prompt"], doc["fps"], doc["seed"]) == (PROMPT, 20, 5)
     assert (doc["sampler"], doc["steps"], doc["guidance"]) == ("ddpm", 50, 2.5)
+    assert doc["precision"] == "fp32"
     assert doc["backbone"] == "mdm"
     assert doc["checkpoint_sha256"] == load_checkpoint(mdm_model, "backbone/mdm").sha256
     assert doc["generation_seconds"] > 0

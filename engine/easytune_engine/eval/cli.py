@@ -95,7 +95,12 @@ def _run_backbone(args: argparse.Namespace) -> int:
     generator = MotionGenerator.load(args.motions)
     sampling = {
         k: v
-        for k, v in (("steps", args.steps), ("guidance", args.guidance), ("sampler", args.sampler))
+        for k, v in (
+            ("steps", args.steps),
+            ("guidance", args.guidance),
+            ("sampler", args.sampler),
+            ("precision", args.precision),
+        )
         if v is not None
     }
     report = evaluate_backbone(
@@ -139,5 +144,8 @@ def add_commands(sub) -> None:
     g.add_argument("--steps", type=int, help="sampling steps (default: the backbone's)")
     g.add_argument("--guidance", type=float, help="guidance scale (default: the backbone's)")
     g.add_argument("--sampler", help="ddpm, ddim or lcm (default: the backbone's)")
+    g.add_argument(
+        "--precision", choices=("fp32", "bf16"), help="the network's precision (default fp32)"
+    )
     g.add_argument("--keep", help="keep the generated motions in this directory")
     p.set_defaults(func=run)

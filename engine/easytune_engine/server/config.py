@@ -28,6 +28,7 @@ QUEUE_LIMIT = 64  # generate requests waiting for the worker; more are answered 
 SOCKET_HWM = 1000  # messages queued per peer in each direction
 
 GRAPH_DTYPES = ("bf16", "fp32")
+PRECISIONS = ("fp32", "bf16")  # the eager loop's: models.pipeline.PRECISIONS, torch-free here
 
 
 class ServeError(Exception):
@@ -93,6 +94,7 @@ class ServeConfig:
     corpus: str = "builtin"  # SPL refinement; fine-tuning prompts before any ranking exists
     fast_path: bool = True  # on CUDA: generation with CUDA graphs (False: eager only)
     graph_dtype: str = "fp32"  # the fast path's precision: fp32 (the eager loop's motion) or bf16
+    precision: str = "fp32"  # the eager loop's network precision (CPU; CUDA with --eager)
 
     def __post_init__(self) -> None:
         check_endpoint(self.bind, "--bind", curve=self.curve is not None)
@@ -104,6 +106,13 @@ class ServeConfig:
         if self.graph_dtype not in GRAPH_DTYPES:
             raise ServeError(
                 f"--graph-dtype {self.graph_dtype!r}: valid: {', '.join(GRAPH_DTYPES)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise ServeError(f"--precision {self.precision!r}: valid: {', '.join(PRECISIONS)}")
+        if self.precision != "fp32" and self.device.startswith("cuda") and self.fast_path:
+            raise ServeError(
+                f"--precision {self.precision} is the eager loop's (CPU, or CUDA with --eager); "
+                "the CUDA-graph path takes --graph-dtype"
             )
         if self.queue_limit < 1 or self.hwm < 1:
             raise ServeError("queue and HWM limits must be >= 1")

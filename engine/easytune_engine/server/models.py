@@ -41,6 +41,7 @@ class ServedModel:
     generator: MotionGenerator = field(init=False)  # what generate uses now
     checkpoint: str | None = None  # the active registered checkpoint (None: base)
     adapters: tuple[str, ...] = ()  # registered LoRA adapters for this model
+    precision: str = "fp32"  # the network's precision in the eager loop (`serve --precision`)
 
     def __post_init__(self) -> None:
         self.generator = self.base
@@ -67,6 +68,7 @@ class ServedModel:
             "steps": d.steps,
             "max_steps": self.max_steps,
             "guidance": float(d.guidance),
+            "precision": self.precision,
             "adapters": list(self.adapters),
         }
         if self.checkpoint is not None:
@@ -78,7 +80,7 @@ class ServedModel:
     ) -> SamplingOptions:
         """Resolved sampling settings, or invalid_field saying what this model accepts."""
         try:
-            return self.generator.options(steps, guidance, sampler)
+            return self.generator.options(steps, guidance, sampler, precision=self.precision)
         except ValueError as exc:
             field = next(
                 (f for f in ("sampler", "steps", "guidance") if str(exc).startswith(f)), None
@@ -101,8 +103,9 @@ class ModelRegistry:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, sources: Sequence[str], device: str) -> ModelRegistry:
-        """Load every --model value (a shipped name or a checkpoint path) onto `device`."""
+    def load(cls, sources: Sequence[str], device: str, precision: str = "fp32") -> ModelRegistry:
+        """Load every --model value (a shipped name or a checkpoint path) onto `device`, each
+        sampled with its network at `precision`."""
         served: list[ServedModel] = []
         for source in sources:
             target: str | Path = source
@@ -113,7 +116,7 @@ class ModelRegistry:
             while name in {m.name for m in served}:
                 i += 1
                 name = f"{gen.backbone.kind}-{i}"
-            served.append(ServedModel(name, gen, source))
+            served.append(ServedModel(name, gen, source, precision=precision))
         return cls(served)
 
     def get(self, name: str | None) -> ServedModel:

@@ -113,6 +113,7 @@ BAD_INPUTS = [
     ("lcm", {"steps": 51}, r"steps must be an integer in 1\.\.50, got 51"),
     ("mdm", {"steps": 2.5}, "steps must be an integer"),
     ("mdm", {"eta": 1.5}, "eta must be in"),
+    ("mld", {"precision": "fp16"}, "unknown precision 'fp16'; valid: fp32, bf16"),
     (
         "mdm",
         {"prompts": ["walk"] * (MAX_CANDIDATES + 1), "lengths": [20] * (MAX_CANDIDATES + 1)},
@@ -182,6 +183,42 @@ def test_defaults_come_from_the_backbone(make_generator) -> None:
             d.guidance,
             0.0,
         )
+
+
+@pytest.mark.parametrize(("name", "sampler"), [("mdm", "ddpm"), ("mld", "ddim"), ("lcm", "lcm")])
+def test_bf16_runs_the_network_in_bfloat16_and_the_sampler_in_float32(
+    make_generator, name: str, sampler: str
+) -> None:
+    """precision="bf16": the backbone's linear layers compute in bfloat16, but what the sampler
+    sees (model output, x_t, x̂0) and what the user gets stay float32, a rounding away from fp32."""
+    gen = make_generator(name)
+    linear_dtypes: list[torch.dtype] = []
+    for m in gen.backbone.modules():
+        if isinstance(m, torch.nn.Linear):
+            m.register_forward_hook(lambda _m, _a, out: linear_dtypes.append(out.dtype))
+    opts = gen.options(STEPS, 2.0, sampler, precision="bf16")
+    lens = torch.tensor([20, 33])
+    seen: list[torch.dtype] = []
+    with torch.no_grad():
+        cond = gen.conditioning(PROMPTS[:2], lens, opts)
+        x_T = gen.initial_noise(lens, gen.generators(2, 3))
+        x0 = gen.sample(
+            cond,
+            x_T,
+            opts,
+            hook=lambda s: seen.extend(
+                [s.x_t.dtype, s.model_output.dtype, s.pred_x0.dtype, s.prev_sample.dtype]
+            ),
+        )
+    assert linear_dtypes and set(linear_dtypes) == {torch.bfloat16}
+    assert set(seen) == {torch.float32} and x0.dtype == torch.float32
+    fp32 = gen.generate(PROMPTS[:2], [20, 33], seed=3, steps=STEPS, guidance=2.0, sampler=sampler)
+    bf16 = gen.generate(
+        PROMPTS[:2], [20, 33], seed=3, steps=STEPS, guidance=2.0, sampler=sampler, precision="bf16"
+    )
+    assert bf16.options.precision == "bf16" and fp32.options.precision == "fp32"
+    diff = (bf16.normalized - fp32.normalized).abs()
+    assert bf16.normalized.dtype == torch.float32 and 0 < float(diff.mean()) < 0.05
 
 
 @pytest.mark.parametrize("name", ["mdm", "mld"])

@@ -8,11 +8,12 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from serve_helpers import launch, start_engine
 
-from easytune_engine.server.config import ServeError, check_endpoint
+from easytune_engine.server.config import ServeConfig, ServeError, check_endpoint
 from easytune_engine.server.worker import STAGES
 from easytune_protocol import RequestTimeout
 
@@ -49,6 +50,41 @@ def test_unknown_graph_dtype_names_the_valid_ones(tmp_path: Path) -> None:
     proc = launch(tmp_path / "data", "--cpu", "--graph-dtype", "fp8")
     assert proc.wait(60) == 2
     assert "--graph-dtype 'fp8': valid: bf16, fp32" in "\n".join(proc.lines)
+
+
+def test_unknown_precision_names_the_valid_ones(tmp_path: Path) -> None:
+    proc = launch(tmp_path / "data", "--cpu", "--precision", "fp16")
+    assert proc.wait(60) == 2
+    assert "--precision 'fp16': valid: fp32, bf16" in "\n".join(proc.lines)
+
+
+def test_bf16_precision_is_for_the_eager_loop(tmp_path: Path) -> None:
+    """On CUDA the graph path has its own --graph-dtype; --precision bf16 needs --eager there."""
+    args = ("tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556", tmp_path, "cuda:0", ("mld",))
+    with pytest.raises(ServeError, match=r"--precision bf16 is the eager loop.s .* --graph-dtype"):
+        ServeConfig(*args, precision="bf16")
+    assert ServeConfig(*args, precision="bf16", fast_path=False).precision == "bf16"
+    assert ServeConfig(*args[:3], "cpu", args[4], precision="bf16").precision == "bf16"
+
+
+def test_a_bf16_engine_serves_motions_a_rounding_from_fp32(engine, tiny_model: Path) -> None:
+    """`serve --precision bf16`: the model says so, and its motions differ from the fp32
+    engine's by bfloat16 rounding only (same seed), not by a different draw."""
+    gen = {"prompt": "a person walks forward", "candidates": 2, "length": 40, "seed": 3}
+    bf16 = start_engine(engine.data_dir.parent / "bf16", tiny_model, "--precision", "bf16")
+    try:
+        with bf16.client() as c:
+            (model,) = c.hello("test-client")["models"]
+            low = c.request("generate", gen | {"steps": 4})
+    finally:
+        bf16.stop()
+    with engine.client() as c:
+        (model32,) = c.hello("test-client")["models"]
+        full = c.request("generate", gen | {"steps": 4})
+    assert (model["precision"], model32["precision"]) == ("bf16", "fp32")
+    for a, b in zip(low["clips"], full["clips"], strict=True):
+        diff = np.abs(a["joints"] - b["joints"])
+        assert 0 < diff.max() < 0.05, diff.max()  # metres
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
