@@ -4,7 +4,7 @@ It is a rankings store (`reward/rankings.py`, format 1: `meta`, `clips`, `rankin
 refinement reads it as it is (`read_preference_pairs(path)`), plus two tables of the server's:
 
     clip_meta(clip_id PRIMARY KEY -> clips.id, model, backbone, checkpoint_sha256, seed,
-              candidate, sampler, steps, guidance, engine_session)
+              candidate, sampler, steps, guidance, engine_session, precision)
                                        how each clip was made: same settings + seed, same motion
     idempotency(session, key, type, body_sha256, status, reply, created)
                                        the reply (msgpack) to each state-changing request, stored
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS clip_meta (
     sampler TEXT NOT NULL,
     steps INTEGER NOT NULL,
     guidance REAL NOT NULL,
-    engine_session TEXT NOT NULL
+    engine_session TEXT NOT NULL,
+    precision TEXT NOT NULL DEFAULT 'fp32'
 );
 CREATE TABLE IF NOT EXISTS idempotency (
     session TEXT NOT NULL,
@@ -80,6 +81,7 @@ class ClipRecord:
     steps: int
     guidance: float
     engine_session: str
+    precision: str = "fp32"  # the network's (serve --precision)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,9 @@ class Store:
             raise ValueError(f"cannot open the engine store: {exc}") from exc
         conn.isolation_level = None  # explicit transactions (BEGIN IMMEDIATE ... COMMIT)
         conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(clip_meta)")}
+        if "precision" not in columns:  # a store from before bf16 sampling: all of it fp32
+            conn.execute("ALTER TABLE clip_meta ADD COLUMN precision TEXT NOT NULL DEFAULT 'fp32'")
         self.conn = conn
 
     def close(self) -> None:
@@ -128,10 +133,12 @@ class Store:
                     (c.clip_id, c.prompt, x.tobytes(), x.shape[0], x.shape[1], now),
                 )
                 self.conn.execute(
-                    "INSERT INTO clip_meta VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO clip_meta(clip_id, model, backbone, checkpoint_sha256, seed, "
+                    "candidate, sampler, steps, guidance, engine_session, precision) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         c.clip_id, c.model, c.backbone, c.checkpoint_sha256, c.seed, c.candidate,
-                        c.sampler, c.steps, c.guidance, c.engine_session,
+                        c.sampler, c.steps, c.guidance, c.engine_session, c.precision,
                     ),
                 )  # fmt: skip
             if before_commit is not None:

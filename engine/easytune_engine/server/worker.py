@@ -278,7 +278,7 @@ class GenerationWorker:
         how = (m.name, m.kind, job.weights_sha256, job.seed)
         after = (opts.sampler, opts.steps, opts.guidance, self.engine_session)
         return [
-            ClipRecord(f"clip-{new_id()}", b["prompt"], feats, *how, k, *after)
+            ClipRecord(f"clip-{new_id()}", b["prompt"], feats, *how, k, *after, opts.precision)
             for k, feats in enumerate(features)
         ]
 

@@ -78,6 +78,9 @@ def test_a_bf16_engine_serves_motions_a_rounding_from_fp32(engine, tiny_model: P
             low = c.request("generate", gen | {"steps": 4})
     finally:
         bf16.stop()
+    with sqlite3.connect(bf16.data_dir / "engine.sqlite") as conn:
+        stored = conn.execute("SELECT clip_id, precision FROM clip_meta").fetchall()
+    assert sorted(stored) == sorted((c["clip_id"], "bf16") for c in low["clips"])
     with engine.client() as c:
         (model32,) = c.hello("test-client")["models"]
         full = c.request("generate", gen | {"steps": 4})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -28,6 +29,25 @@ def store(tmp_path: Path):
     s.add_clips([clip("c1"), clip("c2"), clip("c3"), clip("other", "a person sits")])
     yield s
     s.close()
+
+
+def test_an_older_store_gains_the_precision_column_and_keeps_its_clips(tmp_path: Path) -> None:
+    """A store written before bf16 sampling (clip_meta without `precision`) opens with every old
+    clip marked fp32, what made it, and new clips record their own precision."""
+    path = tmp_path / "engine.sqlite"
+    s = Store(path)
+    s.add_clips([clip("old")])
+    with s.transaction():  # rebuild clip_meta the way the previous schema had it
+        s.conn.execute("ALTER TABLE clip_meta DROP COLUMN precision")
+    s.close()
+    s = Store(path)
+    try:
+        s.add_clips([dataclasses.replace(clip("new"), precision="bf16")])
+        rows = s.conn.execute("SELECT clip_id, precision FROM clip_meta ORDER BY clip_id")
+        assert rows.fetchall() == [("new", "bf16"), ("old", "fp32")]
+        assert set(s.clip_features(["old", "new"])) == {"old", "new"}
+    finally:
+        s.close()
 
 
 def count(store: Store, table: str) -> int:
