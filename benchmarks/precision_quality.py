@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from easytune_engine.data.corpus.build import default_corpus_dir
-from easytune_engine.data.corpus.oracle import judge
 from easytune_engine.eval.backbone import evaluate_backbone
 from easytune_engine.eval.cli import default_evaluator
 from easytune_engine.eval.evaluator import load_evaluator
+from easytune_engine.eval.judge import oracle_verdicts
 from easytune_engine.eval.motions import read_motions
 from easytune_engine.models.pipeline import MotionGenerator
 from easytune_engine.motion.features import features_to_joints
@@ -37,17 +37,10 @@ METRICS = ("R@1", "FID", "MM-Dist", "Diversity", "MultiModality", "oracle_accura
 
 def verdicts(folder: Path, corpus: Path) -> dict[str, tuple[bool, np.ndarray]]:
     """Per judged motion id: the oracle's verdict and the joints (T, 22, 3)."""
-    out = {}
-    for m in read_motions(folder, corpus):
-        if m.program is None or m.multimodality_only:
-            continue
-        joints = features_to_joints(m.features)
-        try:
-            ok = judge(joints, m.program.actions).accepted
-        except ValueError:
-            ok = False
-        out[m.id] = (bool(ok), joints)
-    return out
+    judged = [m for m in read_motions(folder, corpus) if m.program and not m.multimodality_only]
+    joints = [features_to_joints(m.features) for m in judged]
+    ok = oracle_verdicts([(j, m.program) for j, m in zip(joints, judged, strict=True)])
+    return {m.id: (v, j) for m, v, j in zip(judged, ok, joints, strict=True)}
 
 
 def compare(name: str, corpus: Path, evaluator, samples: int, tmp: Path) -> dict:

@@ -95,16 +95,22 @@ class Report:
         return "\n".join([line, rule, row])
 
 
-def _oracle(items: list[tuple[np.ndarray, object]]) -> M.Estimate | None:
-    """Share of (joints, program) pairs the corpus oracle accepts; None when none has a program."""
+def oracle_verdicts(items: list[tuple[np.ndarray, object]]) -> list[bool]:
+    """Whether the corpus oracle accepts each (joints (T, 22, 3), program) pair."""
     from easytune_engine.data.corpus.oracle import judge
 
     verdicts = []
     for joints, program in items:
         try:
-            verdicts.append(judge(joints, program.actions).accepted)
+            verdicts.append(bool(judge(joints, program.actions).accepted))
         except ValueError:  # e.g. too short to hold every action: not what was asked for
             verdicts.append(False)
+    return verdicts
+
+
+def _oracle(items: list[tuple[np.ndarray, object]]) -> M.Estimate | None:
+    """Share of (joints, program) pairs the corpus oracle accepts; None when none has a program."""
+    verdicts = oracle_verdicts(items)
     return M.accuracy(verdicts) if verdicts else None
 
 
