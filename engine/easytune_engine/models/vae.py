@@ -32,6 +32,10 @@ from .base import MAX_FRAMES, length_mask
 ROOT = slice(0, 4)
 LOCAL_VELOCITY = slice(193, 259)
 CONTACTS = slice(259, 263)
+# the pelvis height (channel 3) and the heights of the ankles and feet (joints 7, 8, 10, 11: the
+# y of their root-relative positions, channels 4 + 3 (j - 1) + 1), in metres once denormalised
+HEIGHTS = (3, 23, 26, 32, 35)
+HEIGHT_UNIT_M = 0.05
 
 
 LATENT_LAYOUTS = ("tokens", "frames")
@@ -58,6 +62,10 @@ class VAEConfig:
     # weight of an auxiliary loss on the root trajectory integrated over time (cumulative yaw in
     # rad and cumulative facing-frame XZ displacement in m, raw units); 0 = off
     trajectory_weight: float = 0.0
+    # weight of an auxiliary loss on the pelvis and foot heights (raw metres, in units of
+    # HEIGHT_UNIT_M): the take-offs of jumps that an average over frames blurs away; 0 = off
+    # (measured: benchmarks/results/height_term/README.md)
+    height_weight: float = 0.0
     # "tokens": L learned distribution tokens (MLD); "frames": one latent per 4 frames, so the
     # latent's length follows the motion's (latent_tokens is then unused)
     latent_layout: str = "tokens"
@@ -76,7 +84,13 @@ class VAEConfig:
             raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
         if self.latent_tokens < 1 or self.latent_dim < 1:
             raise ValueError("latent_tokens and latent_dim must be >= 1")
-        weights = ("root_weight", "velocity_weight", "contact_weight", "trajectory_weight")
+        weights = (
+            "root_weight",
+            "velocity_weight",
+            "contact_weight",
+            "trajectory_weight",
+            "height_weight",
+        )
         for name in (*weights, "decoder_noise"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -92,7 +92,8 @@ def test_channel_weights_cover_their_groups():
 
 
 @pytest.mark.parametrize(
-    "field", ["root_weight", "velocity_weight", "contact_weight", "trajectory_weight"]
+    "field",
+    ["root_weight", "velocity_weight", "contact_weight", "trajectory_weight", "height_weight"],
 )
 def test_negative_or_nan_weights_are_refused(field: str):
     for bad in (-1.0, float("nan")):
@@ -123,6 +124,42 @@ def test_trajectory_weight_adds_its_term_and_steers_the_root_rows():
     model, batch = _model(replace(TINY_VAE, trajectory_weight=1.0)), _batch()
     _, logs = vae_loss(model)(batch, torch.zeros(3, 128), 0)
     assert logs["traj"] > 0
+
+
+def test_height_loss_counts_pelvis_and_foot_heights_in_metres_and_nothing_else():
+    from easytune_engine.models.vae import HEIGHTS
+    from easytune_engine.training.objectives import height_loss
+
+    batch = _batch()
+    x = batch.features
+    mean, std = torch.zeros(FEATURE_DIM), torch.full((FEATURE_DIM,), 0.5)
+    assert height_loss(x, x, batch.mask, mean, std) == 0
+    others = x.clone()
+    keep = torch.ones(FEATURE_DIM, dtype=torch.bool)
+    keep[list(HEIGHTS)] = False
+    others[..., keep] += 3.0  # every other channel far off: not this term's business
+    assert height_loss(others, x, batch.mask, mean, std) == 0
+    # the pelvis 0.2 normalised units (0.1 m at std 0.5) too high on every valid frame:
+    # 2 units of 5 cm, smooth-L1 1.5, on 1 of the 5 height channels
+    high = x.clone()
+    high[..., 3] += 0.2
+    assert height_loss(high, x, batch.mask, mean, std).item() == pytest.approx(1.5 / 5, rel=1e-5)
+    # and frames past a clip's length do not count
+    pad = x.clone()
+    pad[~batch.mask] += 5.0
+    assert height_loss(pad, x, batch.mask, mean, std) == 0
+
+
+def test_height_weight_adds_its_term_and_only_when_set():
+    model, batch = _model(replace(TINY_VAE, height_weight=2.0)), _batch()
+    torch.manual_seed(5)
+    total, logs = vae_loss(model)(batch, torch.zeros(3, 128), 0)
+    assert logs["height"] > 0
+    plain = _model(TINY_VAE)
+    torch.manual_seed(5)
+    base, base_logs = vae_loss(plain)(batch, torch.zeros(3, 128), 0)
+    assert "height" not in base_logs
+    assert total.item() == pytest.approx(base.item() + 2.0 * logs["height"], rel=1e-5)
 
 
 def _mdm(trajectory_weight: float):
